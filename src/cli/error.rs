@@ -1,0 +1,90 @@
+//! The binary's error: every library error, plus bad input, each with the
+//! line the user reads, an optional recommendation and an exit code.
+
+use std::io;
+
+use super::ExitStatus;
+use crate::config::ConfigError;
+use crate::mfa::SeedError;
+use crate::output;
+use crate::unlock::UnlockError;
+use crate::vault::VaultError;
+
+/// Any error a command can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// From the vault.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// From unlocking.
+    #[error(transparent)]
+    Unlock(#[from] UnlockError),
+    /// From the AWS config file.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A TOTP seed was refused.
+    #[error("{0}")]
+    Seed(#[from] SeedError),
+    /// Bad input from the user.
+    #[error("{message}")]
+    Input {
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: Option<String>,
+        /// Usage errors exit 2, the rest 1.
+        usage: bool,
+    },
+    /// Writing output failed.
+    #[error("cannot write output: {0}")]
+    Output(#[from] io::Error),
+}
+
+impl CliError {
+    /// Bad input, with a recommendation.
+    pub(crate) fn input(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError::Input {
+            message: message.into(),
+            hint: Some(hint.into()),
+            usage: false,
+        }
+    }
+
+    /// A wrong command line, with a recommendation (exit 2).
+    pub(crate) fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError::Input {
+            message: message.into(),
+            hint: Some(hint.into()),
+            usage: true,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            CliError::Vault(e) => e.hint(),
+            CliError::Unlock(e) => e.hint(),
+            CliError::Input { hint, .. } => hint.clone(),
+            _ => None,
+        }
+    }
+
+    /// Prints the error and returns the exit status for it.
+    pub fn report(&self) -> ExitStatus {
+        if let CliError::Output(e) = self {
+            // `avault list | head -1`: the reader left; that is not an error.
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return ExitStatus::Success;
+            }
+        }
+        let interrupted = matches!(
+            self,
+            CliError::Unlock(UnlockError::Terminal(e)) if e.kind() == io::ErrorKind::Interrupted
+        );
+        output::error(&self.to_string(), self.hint().as_deref());
+        match self {
+            _ if interrupted => ExitStatus::Interrupted,
+            CliError::Input { usage: true, .. } => ExitStatus::Usage,
+            _ => ExitStatus::Failure,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! `avault init`: create a vault.
+
+use super::{CliError, Context};
+use crate::output;
+use crate::unlock::{self, KdfParams, NewPassphraseSource};
+use crate::vault::{Payload, UnlockerRecord, VaultError};
+
+/// Create a new vault. With no option, it is protected by a passphrase.
+#[derive(clap::Args, Debug)]
+pub(super) struct Args {
+    /// Protect the vault with a passphrase, read from AVAULT_PASSPHRASE,
+    /// AWS_VAULT_FILE_PASSPHRASE or AVAULT_PASSPHRASE_COMMAND, or asked twice
+    /// on the terminal (the default when no --recipient is given)
+    #[arg(long)]
+    passphrase: bool,
+
+    /// An age X25519 recipient (age1…) whose identity may open the vault;
+    /// repeat for several
+    #[arg(long = "recipient", short = 'r', value_name = "AGE_RECIPIENT")]
+    recipients: Vec<String>,
+
+    #[command(flatten)]
+    kdf: KdfArgs,
+}
+
+/// Argon2id cost, shared by the commands that set a passphrase.
+#[derive(clap::Args, Debug)]
+pub(super) struct KdfArgs {
+    /// Argon2id memory for the passphrase, in MiB (1-4096) [default: 64]
+    #[arg(long, value_name = "MIB")]
+    pub(super) kdf_memory: Option<u32>,
+
+    /// Argon2id passes for the passphrase (1-64) [default: 3]
+    #[arg(long, value_name = "N")]
+    pub(super) kdf_time: Option<u32>,
+}
+
+impl KdfArgs {
+    /// The chosen parameters, or `None` when neither flag was given.
+    pub(super) fn params(&self) -> Result<Option<KdfParams>, CliError> {
+        if self.kdf_memory.is_none() && self.kdf_time.is_none() {
+            return Ok(None);
+        }
+        let d = KdfParams::default();
+        let memory = self.kdf_memory.unwrap_or(d.m_kib / 1024);
+        let time = self.kdf_time.unwrap_or(d.t);
+        Ok(Some(KdfParams::from_user(memory, time)?))
+    }
+}
+
+pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
+    let vault = ctx.vault()?;
+    if vault.exists() {
+        return Err(VaultError::AlreadyExists(vault.path().to_owned()).into());
+    }
+    let params = args.kdf.params()?;
+    let use_passphrase = args.passphrase || args.recipients.is_empty();
+    if params.is_some() && !use_passphrase {
+        return Err(CliError::usage(
+            "--kdf-memory and --kdf-time set the passphrase's cost",
+            "add --passphrase, or leave them out",
+        ));
+    }
+    let mut unlockers = Vec::new();
+    for recipient in &args.recipients {
+        unlockers.push(UnlockerRecord::x25519(recipient)?);
+    }
+    if use_passphrase {
+        let passphrase = unlock::new_passphrase(NewPassphraseSource::UnlockVariables)?;
+        unlockers.insert(
+            0,
+            UnlockerRecord::passphrase(&passphrase, params.unwrap_or_default())?,
+        );
+    }
+    let kinds: Vec<String> = unlockers
+        .iter()
+        .map(|u| format!("{:?}", u.kind).to_lowercase())
+        .collect();
+    vault.create(&Payload::new(unlockers))?;
+    output::status(&format!(
+        "Created vault {} (unlockers: {}).",
+        vault.path().display(),
+        kinds.join(", ")
+    ));
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! The command line: clap definitions, one file per command, and the map
+//! from errors to what the user reads and the exit code.
+
+mod add;
+mod error;
+mod exit;
+mod init;
+mod list;
+mod passwd;
+mod remove;
+mod unlockers;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::unlock::{self, Keys};
+use crate::vault::{self, Vault};
+pub use error::CliError;
+pub use exit::ExitStatus;
+
+/// avault: AWS credentials in one encrypted vault file, short-lived
+/// credentials for your commands. A drop-in for aws-vault.
+#[derive(Parser, Debug)]
+#[command(
+    name = "avault",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The vault file [default: $XDG_DATA_HOME/avault/vault.age]
+    #[arg(long, global = true, env = "AVAULT_FILE", value_name = "PATH")]
+    vault: Option<PathBuf>,
+
+    /// Print debug messages (never secrets) to stderr
+    #[arg(long, global = true)]
+    debug: bool,
+
+    /// Accepted for aws-vault compatibility; avault has one backend, "file"
+    #[arg(long, global = true, value_name = "BACKEND", env = "AWS_VAULT_BACKEND")]
+    backend: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a new vault
+    Init(init::Args),
+    /// Store a profile's long-term AWS access key in the vault
+    Add(add::Args),
+    /// List profiles, stored credentials and sessions
+    #[command(visible_alias = "ls")]
+    List(list::Args),
+    /// Delete a profile's stored credentials
+    #[command(visible_alias = "rm")]
+    Remove(remove::Args),
+    /// List or change who can open the vault
+    Unlockers(unlockers::Args),
+    /// Change the vault's passphrase
+    Passwd(passwd::Args),
+}
+
+/// What every command needs: where the vault is, and how loud to be.
+struct Context {
+    vault_path: Option<PathBuf>,
+    debug: bool,
+}
+
+impl Context {
+    fn vault(&self) -> Result<Vault, CliError> {
+        let path = match &self.vault_path {
+            Some(p) => p.clone(),
+            None => vault::default_path().ok_or_else(|| {
+                CliError::input(
+                    "cannot find the vault: HOME is not set",
+                    "pass --vault PATH or set AVAULT_FILE",
+                )
+            })?,
+        };
+        Ok(Vault::at(path))
+    }
+
+    /// The vault, which must exist, and keys that are meant to open it.
+    fn unlock(&self) -> Result<(Vault, Keys), CliError> {
+        let vault = self.vault()?;
+        let has_passphrase = vault.has_passphrase_stanza()?;
+        let label = vault.path().display().to_string();
+        let keys = unlock::keys_from_environment(&label, has_passphrase)?;
+        crate::output::debug(
+            self.debug,
+            &format!("unlocking {label} with {}", keys.sources()),
+        );
+        Ok((vault, keys))
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> std::process::ExitCode {
+    // Before any secret is read: no core dumps, no ptrace by the same user.
+    let hardened = crate::process::harden();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitStatus::Usage.into()
+            } else {
+                ExitStatus::Success.into()
+            };
+        }
+    };
+    crate::output::debug(cli.debug, &format!("process made non-dumpable: {hardened}"));
+    match run(cli) {
+        Ok(()) => ExitStatus::Success.into(),
+        Err(e) => e.report().into(),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    if let Some(backend) = &cli.backend {
+        if backend != "file" {
+            return Err(CliError::usage(
+                format!("unknown backend {backend:?}"),
+                "avault has one backend, the vault file: use --backend file or leave it out",
+            ));
+        }
+    }
+    let ctx = Context {
+        vault_path: cli.vault,
+        debug: cli.debug,
+    };
+    match cli.command {
+        Command::Init(args) => init::run(&ctx, args),
+        Command::Add(args) => add::run(&ctx, args),
+        Command::List(args) => list::run(&ctx, args),
+        Command::Remove(args) => remove::run(&ctx, args),
+        Command::Unlockers(args) => unlockers::run(&ctx, args),
+        Command::Passwd(args) => passwd::run(&ctx, args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+}

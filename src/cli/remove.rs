@@ -1,0 +1,55 @@
+//! `avault remove PROFILE`: delete stored credentials.
+
+use super::{CliError, Context};
+use crate::output;
+use crate::terminal::Terminal;
+use crate::vault::VaultError;
+
+/// Delete a profile's stored credentials (and its TOTP seeds) from the vault.
+#[derive(clap::Args, Debug)]
+pub(super) struct Args {
+    /// The profile name
+    profile: String,
+
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
+    let (vault, keys) = ctx.unlock()?;
+    if !vault.open(&keys)?.profiles.contains_key(&args.profile) {
+        return Err(VaultError::ProfileNotFound(args.profile).into());
+    }
+    if !args.force {
+        let mut tty = Terminal::open().ok_or_else(|| {
+            CliError::input(
+                "no terminal to confirm the deletion on",
+                "pass --force to delete without asking",
+            )
+        })?;
+        let question = format!(
+            "Delete credentials for profile \"{}\"? (y/N) ",
+            output::sanitize(&args.profile)
+        );
+        let yes = tty
+            .confirm(&question)
+            .map_err(crate::unlock::UnlockError::Terminal)?;
+        if !yes {
+            output::status("Cancelled.");
+            return Ok(());
+        }
+    }
+    vault.update(&keys, |payload| {
+        payload
+            .profiles
+            .remove(&args.profile)
+            .map(drop)
+            .ok_or_else(|| VaultError::ProfileNotFound(args.profile.clone()))
+    })?;
+    output::status(&format!(
+        "Deleted credentials of profile \"{}\".",
+        args.profile
+    ));
+    Ok(())
+}

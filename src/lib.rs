@@ -1,0 +1,27 @@
+//! avault keeps AWS credentials in one portable encrypted vault file and hands
+//! short-lived credentials to commands.
+//!
+//! The layers, each importing only from those below it:
+//! `cli` → `config`, `vault` → `unlock`; `mfa` holds TOTP seed parsing;
+//! `output` is the only place that writes to stdout or stderr, and
+//! `terminal` the only place that talks to /dev/tty.
+
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod cli;
+pub mod config;
+pub mod mfa;
+pub mod output;
+pub mod process;
+pub mod terminal;
+pub mod unlock;
+pub mod vault;
+
+mod time_fmt;
+
+/// Internals exposed for fuzz targets and benchmarks only; not a stable API.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::vault::codec::{decode_payload, open_bytes};
+}

@@ -1,0 +1,103 @@
+//! age X25519 identities and recipients from strings and files.
+
+use std::io::BufReader;
+use std::str::FromStr;
+
+use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+use super::UnlockError;
+
+/// Parses `AVAULT_IDENTITY`: a literal `AGE-SECRET-KEY-1…`, or a path to an
+/// identity file (the format `age-keygen` writes; comments allowed).
+pub fn parse_identity(value: &str) -> Result<Vec<Box<dyn age::Identity>>, UnlockError> {
+    let value = value.trim();
+    if value.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+        let id = age::x25519::Identity::from_str(value).map_err(|_| UnlockError::Identity {
+            reason: "the literal age identity is malformed".into(),
+        })?;
+        return Ok(vec![Box::new(id)]);
+    }
+    let path = std::path::Path::new(value);
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| UnlockError::Identity {
+        reason: format!("cannot read identity file {}: {e}", path.display()),
+    })?);
+    let file = age::IdentityFile::from_buffer(BufReader::new(&bytes[..])).map_err(|_| {
+        UnlockError::Identity {
+            reason: format!("{} is not an age identity file", path.display()),
+        }
+    })?;
+    let ids = file.into_identities().map_err(|_| UnlockError::Identity {
+        reason: format!("{} holds no usable age identity", path.display()),
+    })?;
+    if ids.is_empty() {
+        return Err(UnlockError::Identity {
+            reason: format!("{} holds no age identity", path.display()),
+        });
+    }
+    Ok(ids
+        .into_iter()
+        .map(|b| b as Box<dyn age::Identity>)
+        .collect())
+}
+
+/// Parses an age X25519 recipient (`age1…`).
+pub fn parse_recipient(value: &str) -> Result<age::x25519::Recipient, UnlockError> {
+    let shown: String = value.chars().take(20).collect();
+    let shown = if value.chars().count() > 20 {
+        format!("{shown}…")
+    } else {
+        shown
+    };
+    if value.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+        return Err(UnlockError::Recipient {
+            shown: "AGE-SECRET-KEY-…".into(),
+            reason: "that is a secret identity; pass its public recipient (age-keygen -y)".into(),
+        });
+    }
+    age::x25519::Recipient::from_str(value).map_err(|e| UnlockError::Recipient {
+        shown,
+        reason: e.to_string(),
+    })
+}
+
+/// The public recipient of a literal identity (tests and `init` messages).
+fn recipient_of(identity: &age::x25519::Identity) -> String {
+    identity.to_public().to_string()
+}
+
+/// Returns the identity string of a fresh X25519 identity (tests, benches).
+pub fn generate_identity() -> (Zeroizing<String>, String) {
+    let id = age::x25519::Identity::generate();
+    let secret = Zeroizing::new(id.to_string().expose_secret().to_owned());
+    (secret, recipient_of(&id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_identity_and_its_recipient() {
+        let (secret, recipient) = generate_identity();
+        assert_eq!(parse_identity(&secret).expect("parses").len(), 1);
+        assert!(parse_recipient(&recipient).is_ok());
+    }
+
+    #[test]
+    fn a_secret_key_is_not_accepted_as_recipient() {
+        let (secret, _) = generate_identity();
+        let Err(err) = parse_recipient(&secret) else {
+            panic!("accepted");
+        };
+        assert!(!err.to_string().contains(&secret[20..]), "secret echoed");
+    }
+
+    #[test]
+    fn missing_identity_file_names_the_path() {
+        let Err(err) = parse_identity("/nonexistent/key.txt") else {
+            panic!("accepted");
+        };
+        assert!(err.to_string().contains("/nonexistent/key.txt"));
+    }
+}

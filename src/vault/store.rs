@@ -1,0 +1,195 @@
+//! The vault on disk: where it lives, who may read it, and how it is replaced.
+//!
+//! Writers hold an exclusive `flock` on `<vault>.lock`, write
+//! `<vault>.tmp.<random>` (O_EXCL, 0600), fsync it, rename it over the vault
+//! and fsync the directory. Readers take no lock: rename is atomic, so a
+//! reader sees the old file or the new one, and a crash at any instant
+//! leaves one of them whole.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::rngs::OsRng;
+use rand::RngCore;
+
+use super::VaultError;
+
+/// The default vault path: `$XDG_DATA_HOME/avault/vault.age`, else
+/// `~/.local/share/avault/vault.age`.
+pub fn default_path() -> Option<PathBuf> {
+    let data = match std::env::var_os("XDG_DATA_HOME") {
+        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".local/share"),
+    };
+    Some(data.join("avault").join("vault.age"))
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn io_error<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> VaultError + 'a {
+    move |source| VaultError::Io {
+        path: path.to_owned(),
+        action,
+        source,
+    }
+}
+
+/// Refuses a vault file that anyone but its owner can read or write.
+fn check_mode(path: &Path, mode: u32) -> Result<(), VaultError> {
+    let who = match (mode & 0o070 != 0, mode & 0o007 != 0) {
+        (false, false) => return Ok(()),
+        (true, false) => "group",
+        (false, true) => "others",
+        (true, true) => "group and others",
+    };
+    Err(VaultError::InsecurePermissions {
+        path: path.to_owned(),
+        who,
+    })
+}
+
+/// Reads the whole vault file after checking its permissions.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, VaultError> {
+    let mut file = File::open(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            VaultError::NotFound(path.to_owned())
+        } else {
+            VaultError::Io {
+                path: path.to_owned(),
+                action: "open",
+                source: e,
+            }
+        }
+    })?;
+    let meta = file.metadata().map_err(io_error(path, "stat"))?;
+    check_mode(path, meta.mode())?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    io::Read::read_to_end(&mut file, &mut bytes).map_err(io_error(path, "read"))?;
+    Ok(bytes)
+}
+
+/// The exclusive write lock; released when dropped.
+pub(crate) struct WriteLock {
+    file: File,
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// Creates the vault's directory (0700) when missing.
+fn ensure_dir(path: &Path) -> Result<(), VaultError> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_error(dir, "create directory"))?;
+    }
+    Ok(())
+}
+
+/// Takes the exclusive write lock, waiting for other writers.
+pub(crate) fn lock(path: &Path) -> Result<WriteLock, VaultError> {
+    ensure_dir(path)?;
+    let lock_path = sibling(path, ".lock");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(io_error(&lock_path, "open lock file"))?;
+    file.lock().map_err(io_error(&lock_path, "lock"))?;
+    Ok(WriteLock { file })
+}
+
+/// Removes temp files left by writers that died; call with the lock held,
+/// when no other writer can have one open.
+fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(".tmp.");
+    let prefix = prefix.to_string_lossy().into_owned();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Replaces the vault with `bytes`, atomically. The caller holds the lock.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], _lock: &WriteLock) -> Result<(), VaultError> {
+    remove_stale_temps(path);
+    let mut random = [0u8; 8];
+    OsRng.fill_bytes(&mut random);
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = sibling(path, &format!(".tmp.{suffix}"));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_error(&tmp, "create"))?;
+        file.write_all(bytes).map_err(io_error(&tmp, "write"))?;
+        file.sync_all().map_err(io_error(&tmp, "fsync"))?;
+        fs::rename(&tmp, path).map_err(io_error(path, "replace"))?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error(dir, "fsync directory"))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_readable_by_others_are_refused() {
+        assert!(check_mode(Path::new("v"), 0o100600).is_ok());
+        let Err(err) = check_mode(Path::new("/x/v"), 0o100640) else {
+            panic!("accepted");
+        };
+        assert!(err.to_string().contains("group"));
+        assert!(check_mode(Path::new("v"), 0o100604).is_err());
+        assert!(check_mode(Path::new("v"), 0o100620).is_err());
+    }
+
+    #[test]
+    fn sibling_names() {
+        assert_eq!(
+            sibling(Path::new("/a/vault.age"), ".lock"),
+            Path::new("/a/vault.age.lock")
+        );
+    }
+}
