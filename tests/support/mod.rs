@@ -1,0 +1,156 @@
+//! Test harness: runs the real `avault` binary in a sandbox with a scrubbed
+//! environment (no inherited AWS_*, AVAULT_*, HOME), a temp home, no
+//! terminal (AVAULT_TTY=none) and the loopback emulator endpoint, so nothing
+//! can reach a real AWS host or block on a prompt.
+
+// Each test binary uses a different part of it, as a private module.
+#![allow(dead_code, unreachable_pub)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fake but well-formed long-term key; tests check it never leaks.
+pub const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
+        Sandbox { dir }
+    }
+
+    pub fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn vault(&self) -> PathBuf {
+        self.home().join("data/avault/vault.age")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.home().join(".aws/config")
+    }
+
+    /// The binary with a clean environment.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_avault"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("XDG_DATA_HOME", self.home().join("data"))
+            .env("AWS_CONFIG_FILE", self.config())
+            .env("AVAULT_TTY", "none")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Runs with args and extra environment.
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run(cmd.output().expect("run avault"))
+    }
+
+    /// A vault protected by PASSPHRASE with cheap KDF parameters.
+    pub fn init_passphrase(&self) {
+        self.run(
+            &["init", "--kdf-memory", "1", "--kdf-time", "1"],
+            &[("AVAULT_PASSPHRASE", PASSPHRASE)],
+        )
+        .success();
+    }
+
+    /// A vault for a fresh X25519 identity; returns (identity, recipient).
+    pub fn init_identity(&self) -> (String, String) {
+        let (secret, recipient) = avault::unlock::generate_identity();
+        self.run(&["init", "--recipient", &recipient], &[]).success();
+        (secret.to_string(), recipient)
+    }
+
+    pub fn add(&self, profile: &str, unlock: (&str, &str)) -> Run {
+        self.run(
+            &["add", profile, "--env"],
+            &[
+                unlock,
+                ("AWS_ACCESS_KEY_ID", KEY_ID),
+                ("AWS_SECRET_ACCESS_KEY", SECRET),
+            ],
+        )
+    }
+
+    pub fn vault_bytes(&self) -> Vec<u8> {
+        fs::read(self.vault()).expect("read vault")
+    }
+}
+
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.0.status.code()
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        assert!(
+            self.0.status.success(),
+            "expected success, got {:?}\nstdout: {}\nstderr: {}",
+            self.0.status,
+            self.stdout(),
+            self.stderr()
+        );
+        self.no_secret();
+        self
+    }
+
+    /// Fails with exit 1 and an error line containing `needle`.
+    #[track_caller]
+    pub fn fails_with(&self, needle: &str) -> &Self {
+        assert_eq!(
+            self.code(),
+            Some(1),
+            "expected exit 1\nstdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        assert!(
+            self.stderr().contains(needle),
+            "stderr lacks {needle:?}: {}",
+            self.stderr()
+        );
+        self.no_secret();
+        self
+    }
+
+    /// No secret reaches stdout or stderr.
+    #[track_caller]
+    pub fn no_secret(&self) -> &Self {
+        for text in [self.stdout(), self.stderr()] {
+            assert!(!text.contains(SECRET), "secret key leaked: {text}");
+            assert!(!text.contains(PASSPHRASE), "passphrase leaked: {text}");
+            assert!(!text.contains("AGE-SECRET-KEY-"), "identity leaked: {text}");
+        }
+        self
+    }
+}
