@@ -49,17 +49,18 @@ impl Terminal {
     /// Asks for a secret with echo off; the answer never sits in an
     /// unzeroized buffer of ours.
     pub fn ask_hidden(&mut self, prompt: &str) -> io::Result<SecretString> {
-        self.say(prompt)?;
+        // Echo goes off before the prompt appears, so nothing typed after it
+        // is shown, and nothing already typed is thrown away.
         let saved = termios::tcgetattr(&self.file).ok();
         if let Some(saved) = &saved {
             let mut quiet = saved.clone();
             quiet.local_modes.remove(LocalModes::ECHO);
             quiet.local_modes.insert(LocalModes::ECHONL);
-            let _ = termios::tcsetattr(&self.file, OptionalActions::Flush, &quiet);
+            let _ = termios::tcsetattr(&self.file, OptionalActions::Now, &quiet);
         }
-        let answer = self.read_line();
+        let answer = self.say(prompt).and_then(|()| self.read_line());
         if let Some(saved) = &saved {
-            let _ = termios::tcsetattr(&self.file, OptionalActions::Flush, saved);
+            let _ = termios::tcsetattr(&self.file, OptionalActions::Now, saved);
         }
         let answer = answer?;
         Ok(SecretString::from(

@@ -41,14 +41,22 @@ fn sixteen_parallel_adds_are_all_kept() {
         .collect();
     for child in children {
         let out = child.wait_with_output().expect("wait");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let want: BTreeSet<String> = (0..16).map(|i| format!("p{i:02}")).collect();
     assert_eq!(stored(&identity, &s), want);
     // Sixteen appends to the config, none lost or interleaved.
     let config = std::fs::read_to_string(s.config()).expect("config");
     for name in &want {
-        assert_eq!(config.matches(&format!("[profile {name}]\n")).count(), 1, "{config}");
+        assert_eq!(
+            config.matches(&format!("[profile {name}]\n")).count(),
+            1,
+            "{config}"
+        );
     }
 }
 
@@ -108,5 +116,8 @@ fn a_writer_killed_at_any_instant_leaves_old_or_new() {
     }
     // Both outcomes happened, so the kills really landed inside writes.
     assert!(kept_old > 0 && got_new > 0, "old {kept_old}, new {got_new}");
-    eprintln!("{} trials: {kept_old} kept the old vault, {got_new} the new one", trials());
+    eprintln!(
+        "{} trials: {kept_old} kept the old vault, {got_new} the new one",
+        trials()
+    );
 }

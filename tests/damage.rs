@@ -21,7 +21,8 @@ const PW: (&str, &str) = ("AVAULT_PASSPHRASE", PASSPHRASE);
 fn refused_untouched(s: &Sandbox, bytes: &[u8], unlock: (&str, &str), needle: &str) {
     fs::write(s.vault(), bytes).expect("write");
     fs::set_permissions(s.vault(), fs::Permissions::from_mode(0o600)).expect("chmod");
-    s.run(&["list", "--credentials"], &[unlock]).fails_with(needle);
+    s.run(&["list", "--credentials"], &[unlock])
+        .fails_with(needle);
     s.add("new", unlock).fails_with(needle);
     assert_eq!(s.vault_bytes(), bytes, "the vault changed");
 }
@@ -31,7 +32,11 @@ fn header_len(bytes: &[u8]) -> usize {
         .windows(4)
         .position(|w| w == b"\n---")
         .expect("header end");
-    at + bytes[at + 1..].iter().position(|b| *b == b'\n').expect("mac line") + 2
+    at + bytes[at + 1..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .expect("mac line")
+        + 2
 }
 
 #[test]
@@ -42,7 +47,17 @@ fn truncated_vaults_are_refused() {
     s.add("prod", id).success();
     let good = s.vault_bytes();
     let header = header_len(&good);
-    for cut in [1, 10, 22, 40, header - 5, header, header + 10, good.len() - 17, good.len() - 1] {
+    for cut in [
+        1,
+        10,
+        22,
+        40,
+        header - 5,
+        header,
+        header + 10,
+        good.len() - 17,
+        good.len() - 1,
+    ] {
         let needle = if cut < 21 {
             "not an avault vault"
         } else if cut < header + 16 {
@@ -86,7 +101,12 @@ fn empty_and_foreign_files_are_refused() {
     let s = Sandbox::new();
     s.init_passphrase();
     refused_untouched(&s, b"", PW, "not an avault vault");
-    refused_untouched(&s, b"[default]\nregion = eu-west-1\n", PW, "not an avault vault");
+    refused_untouched(
+        &s,
+        b"[default]\nregion = eu-west-1\n",
+        PW,
+        "not an avault vault",
+    );
     refused_untouched(&s, &[0u8; 4096], PW, "not an avault vault");
     refused_untouched(&s, b"age-encryption.org/v1\n-> X25519\n", PW, "damaged");
 }
@@ -110,7 +130,12 @@ fn a_newer_format_is_refused_untouched() {
         r#"{{"format":"avault","version":2,"vault_id":"x","unlockers":[{{"id":"a","type":"x25519","recipient":"{recipient}"}}],"future":true}}"#
     );
     let bytes = encrypt_to(&recipient, newer.as_bytes());
-    refused_untouched(&s, &bytes, ("AVAULT_IDENTITY", &identity), "format version 2");
+    refused_untouched(
+        &s,
+        &bytes,
+        ("AVAULT_IDENTITY", &identity),
+        "format version 2",
+    );
     refused_untouched(
         &s,
         &encrypt_to(&recipient, b"{\"not\":\"a vault\"}"),
@@ -172,10 +197,13 @@ fn a_file_forged_with_a_public_recipient_fails_the_passphrase() {
     let s = Sandbox::new();
     s.init_passphrase();
     let (identity, recipient) = avault::unlock::generate_identity();
-    s.run(&["unlockers", "add", "-r", &recipient], &[PW]).success();
+    s.run(&["unlockers", "add", "-r", &recipient], &[PW])
+        .success();
     // The forger knows only the public recipient and can read the file.
     let text = String::from_utf8_lossy(&s.vault_bytes()).into_owned();
-    let mut lines = text.lines().skip_while(|l| !l.starts_with("-> avault-argon2id "));
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-> avault-argon2id "));
     let line = lines.next().expect("stanza line");
     let body = lines.next().expect("stanza body");
     let copied = Stanza {
@@ -201,5 +229,6 @@ fn a_file_forged_with_a_public_recipient_fails_the_passphrase() {
     // file key, under which the forged header's MAC does not verify.
     refused_untouched(&s, &forged, PW, "damaged or was altered");
     // The identity holder is (the age caveat the README documents).
-    s.run(&["list"], &[("AVAULT_IDENTITY", &identity)]).success();
+    s.run(&["list"], &[("AVAULT_IDENTITY", &identity)])
+        .success();
 }

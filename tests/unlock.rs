@@ -34,9 +34,13 @@ fn passphrase_round_trip() {
 fn aws_vault_passphrase_variable_and_command_unlock() {
     let s = Sandbox::new();
     s.init_passphrase();
-    s.add("a", ("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE)).success();
+    s.add("a", ("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE))
+        .success();
     let cmd = format!("printf '%s\\n' '{PASSPHRASE}'");
-    let out = s.run(&["list", "--credentials"], &[("AVAULT_PASSPHRASE_COMMAND", &cmd)]);
+    let out = s.run(
+        &["list", "--credentials"],
+        &[("AVAULT_PASSPHRASE_COMMAND", &cmd)],
+    );
     assert_eq!(out.success().stdout(), "a\n");
     s.run(&["list"], &[("AVAULT_PASSPHRASE_COMMAND", "exit 3")])
         .fails_with("AVAULT_PASSPHRASE_COMMAND failed");
@@ -93,7 +97,11 @@ fn no_source_and_no_terminal_fails_at_once_naming_the_variables() {
         "AWS_VAULT_FILE_PASSPHRASE",
         "AVAULT_PASSPHRASE_COMMAND",
     ] {
-        assert!(out.stderr().contains(var), "{var} not named: {}", out.stderr());
+        assert!(
+            out.stderr().contains(var),
+            "{var} not named: {}",
+            out.stderr()
+        );
     }
 }
 
@@ -122,7 +130,10 @@ fn unlockers_add_list_remove_and_the_last_is_kept() {
         .success();
     let listed = s.run(&["unlockers"], &[("AVAULT_IDENTITY", &identity)]);
     let listed = listed.success().stdout();
-    assert!(listed.contains("passphrase") && listed.contains(&recipient), "{listed}");
+    assert!(
+        listed.contains("passphrase") && listed.contains(&recipient),
+        "{listed}"
+    );
     // Remove the passphrase using the identity; the identity still opens it.
     let pass_id = listed
         .lines()
@@ -130,13 +141,22 @@ fn unlockers_add_list_remove_and_the_last_is_kept() {
         .and_then(|l| l.split_whitespace().next())
         .expect("passphrase row")
         .to_owned();
-    s.run(&["unlockers", "remove", &pass_id], &[("AVAULT_IDENTITY", &identity)])
-        .success();
+    s.run(
+        &["unlockers", "remove", &pass_id],
+        &[("AVAULT_IDENTITY", &identity)],
+    )
+    .success();
     s.run(&["list", "--credentials"], &[PW])
         .fails_with("no unlocker matched");
-    s.run(&["unlockers", "remove", &recipient], &[("AVAULT_IDENTITY", &identity)])
-        .fails_with("last unlocker");
-    let out = s.run(&["list", "--credentials"], &[("AVAULT_IDENTITY", &identity)]);
+    s.run(
+        &["unlockers", "remove", &recipient],
+        &[("AVAULT_IDENTITY", &identity)],
+    )
+    .fails_with("last unlocker");
+    let out = s.run(
+        &["list", "--credentials"],
+        &[("AVAULT_IDENTITY", &identity)],
+    );
     assert_eq!(out.success().stdout(), "prod\n");
 }
 
@@ -145,7 +165,8 @@ fn removing_an_identity_rekeys_the_passphrase() {
     let s = Sandbox::new();
     s.init_passphrase();
     let (identity, recipient) = avault::unlock::generate_identity();
-    s.run(&["unlockers", "add", "-r", &recipient], &[PW]).success();
+    s.run(&["unlockers", "add", "-r", &recipient], &[PW])
+        .success();
     let salt_line = |bytes: &[u8]| {
         String::from_utf8_lossy(bytes)
             .lines()
@@ -155,11 +176,17 @@ fn removing_an_identity_rekeys_the_passphrase() {
     };
     let salt_before = salt_line(&s.vault_bytes());
     // Unlocked by the identity being removed: the passphrase is still needed.
-    s.run(&["unlockers", "rm", &recipient], &[("AVAULT_IDENTITY", &identity)])
-        .fails_with("re-key");
     s.run(
         &["unlockers", "rm", &recipient],
-        &[("AVAULT_IDENTITY", &identity), ("AVAULT_PASSPHRASE", "wrong")],
+        &[("AVAULT_IDENTITY", &identity)],
+    )
+    .fails_with("re-key");
+    s.run(
+        &["unlockers", "rm", &recipient],
+        &[
+            ("AVAULT_IDENTITY", &identity),
+            ("AVAULT_PASSPHRASE", "wrong"),
+        ],
     )
     .fails_with("not the vault's passphrase");
     s.run(&["unlockers", "rm", &recipient], &[PW]).success();
@@ -177,10 +204,19 @@ fn passwd_changes_the_passphrase() {
     s.run(&["passwd"], &[PW, ("AVAULT_NEW_PASSPHRASE", "a new one")])
         .success();
     s.run(&["list"], &[PW]).fails_with("no unlocker matched");
-    let out = s.run(&["list", "--credentials"], &[("AVAULT_PASSPHRASE", "a new one")]);
+    let out = s.run(
+        &["list", "--credentials"],
+        &[("AVAULT_PASSPHRASE", "a new one")],
+    );
     assert_eq!(out.success().stdout(), "prod\n");
-    s.run(&["passwd"], &[("AVAULT_PASSPHRASE", "a new one"), ("AVAULT_NEW_PASSPHRASE", "")])
-        .fails_with("empty");
+    s.run(
+        &["passwd"],
+        &[
+            ("AVAULT_PASSPHRASE", "a new one"),
+            ("AVAULT_NEW_PASSPHRASE", ""),
+        ],
+    )
+    .fails_with("empty");
 }
 
 #[test]
@@ -197,11 +233,8 @@ fn a_second_passphrase_is_refused() {
 #[test]
 fn kdf_parameters_are_stored_and_bounded() {
     let s = Sandbox::new();
-    s.run(
-        &["init", "--kdf-memory", "2", "--kdf-time", "2"],
-        &[PW],
-    )
-    .success();
+    s.run(&["init", "--kdf-memory", "2", "--kdf-time", "2"], &[PW])
+        .success();
     let header = String::from_utf8_lossy(&s.vault_bytes()).into_owned();
     let stanza = header
         .lines()

@@ -76,7 +76,8 @@ impl Sandbox {
     /// A vault for a fresh X25519 identity; returns (identity, recipient).
     pub fn init_identity(&self) -> (String, String) {
         let (secret, recipient) = avault::unlock::generate_identity();
-        self.run(&["init", "--recipient", &recipient], &[]).success();
+        self.run(&["init", "--recipient", &recipient], &[])
+            .success();
         (secret.to_string(), recipient)
     }
 
