@@ -14,7 +14,7 @@ use crate::terminal::Terminal;
 use crate::vault::StoredProfile;
 
 /// Store a profile's long-term AWS access key in the vault.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub(super) struct Args {
     /// The profile name
     profile: String,

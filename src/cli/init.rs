@@ -6,7 +6,7 @@ use crate::unlock::{self, KdfParams, NewPassphraseSource};
 use crate::vault::{Payload, UnlockerRecord, VaultError};
 
 /// Create a new vault. With no option, it is protected by a passphrase.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub(super) struct Args {
     /// Protect the vault with a passphrase, read from AVAULT_PASSPHRASE,
     /// AWS_VAULT_FILE_PASSPHRASE or AVAULT_PASSPHRASE_COMMAND, or asked twice
@@ -24,7 +24,7 @@ pub(super) struct Args {
 }
 
 /// Argon2id cost, shared by the commands that set a passphrase.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub(super) struct KdfArgs {
     /// Argon2id memory for the passphrase, in MiB (1-4096) [default: 64]
     #[arg(long, value_name = "MIB")]

@@ -5,7 +5,7 @@ use crate::config::{self, AwsConfig};
 use crate::output;
 
 /// List profiles (from the AWS config), stored credentials and sessions.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 #[group(multiple = false)]
 pub(super) struct Args {
     /// Only the profile names of the AWS config, one per line (no unlock needed)

@@ -21,7 +21,7 @@ pub use exit::ExitStatus;
 
 /// avault: AWS credentials in one encrypted vault file, short-lived
 /// credentials for your commands. A drop-in for aws-vault.
-#[derive(Parser, Debug)]
+#[derive(Parser)]
 #[command(
     name = "avault",
     version,
@@ -45,7 +45,7 @@ pub struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 enum Command {
     /// Create a new vault
     Init(init::Args),

@@ -7,7 +7,7 @@ use crate::unlock::{self, NewPassphraseSource};
 
 /// Change the vault's passphrase. The new one is read from
 /// AVAULT_NEW_PASSPHRASE or asked twice on the terminal.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub(super) struct Args {
     #[command(flatten)]
     kdf: KdfArgs,

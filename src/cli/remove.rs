@@ -6,7 +6,7 @@ use crate::terminal::Terminal;
 use crate::vault::VaultError;
 
 /// Delete a profile's stored credentials (and its TOTP seeds) from the vault.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub(super) struct Args {
     /// The profile name
     profile: String,

@@ -9,13 +9,13 @@ use crate::unlock::{self, NewPassphraseSource};
 use crate::vault::{UnlockerRecord, VaultError};
 
 /// List who can open the vault, or change it.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub(super) struct Args {
     #[command(subcommand)]
     action: Option<Action>,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 enum Action {
     /// List the unlockers (the default)
     List,
@@ -29,7 +29,7 @@ enum Action {
     },
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 #[group(required = true, multiple = true, id = "what")]
 struct AddArgs {
     /// Add a passphrase, read from AVAULT_NEW_PASSPHRASE or asked twice on the terminal
