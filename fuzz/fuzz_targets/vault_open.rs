@@ -12,7 +12,7 @@ use secrecy::SecretString;
 const IDENTITY: &str = "AGE-SECRET-KEY-19SSD5VZ3209JMRHS2M8U0HX0QSFYH0TNDMA2CHG4UKWXA7XQ0VKSKRFDMW";
 
 /// Largest argon2id cost (KiB × passes) an input may ask for. The library
-/// accepts up to 4 GiB × 64 passes from a file, which is a timeout or an
+/// accepts up to 1 GiB × 16 passes from a file, which is a timeout or an
 /// out-of-memory report, not a bug; the seeds use 1 MiB × 1.
 const MAX_KDF_COST_KIB: u64 = 4 * 1024;
 

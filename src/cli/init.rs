@@ -26,11 +26,11 @@ pub(super) struct Args {
 /// Argon2id cost, shared by the commands that set a passphrase.
 #[derive(clap::Args)]
 pub(super) struct KdfArgs {
-    /// Argon2id memory for the passphrase, in MiB (1-4096) [default: 64]
+    /// Argon2id memory for the passphrase, in MiB (1-1024) [default: 64]
     #[arg(long, value_name = "MIB")]
     pub(super) kdf_memory: Option<u32>,
 
-    /// Argon2id passes for the passphrase (1-64) [default: 3]
+    /// Argon2id passes for the passphrase (1-16) [default: 3]
     #[arg(long, value_name = "N")]
     pub(super) kdf_time: Option<u32>,
 }

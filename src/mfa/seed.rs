@@ -32,7 +32,8 @@ pub enum SeedError {
     },
 }
 
-/// A TOTP seed, held as a canonical otpauth URI.
+/// A TOTP seed, held as an otpauth URI: as given when parsed from one
+/// (validated, otherwise untouched), built in one fixed form from base32.
 pub struct TotpSeed {
     uri: SecretString,
 }
@@ -108,7 +109,7 @@ impl TotpSeed {
         TotpSeed::from_uri(&uri)
     }
 
-    /// The canonical otpauth URI.
+    /// The otpauth URI.
     pub fn uri(&self) -> &SecretString {
         &self.uri
     }

@@ -38,11 +38,12 @@ pub const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
 const KEK_LEN: usize = 32;
 
-/// Bounds on parameters read from a file: a hostile vault must not make us
-/// allocate gigabytes or spin for minutes before the AEAD can say no.
-const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
-const MAX_TIME_COST: u32 = 64;
-const MAX_LANES: u32 = 16;
+/// Bounds on parameters, from the user or read from a file: a hostile vault
+/// must not make us allocate many gigabytes or spin for minutes before the
+/// AEAD can say no. 1 GiB and 16 passes is ~16x the default's cost.
+const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+const MAX_TIME_COST: u32 = 16;
+const MAX_LANES: u32 = 8;
 
 /// Argon2id cost parameters, as stored in the stanza and the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -88,7 +89,7 @@ impl KdfParams {
         } else {
             Err(UnlockError::KdfParams {
                 reason: format!(
-                    "memory must be 1..=4096 MiB, time 1..={MAX_TIME_COST}, lanes 1..={MAX_LANES}"
+                    "memory must be 1..=1024 MiB, time 1..={MAX_TIME_COST}, lanes 1..={MAX_LANES}"
                 ),
             })
         }
@@ -282,6 +283,17 @@ impl PassphraseIdentity {
 }
 
 impl age::Identity for PassphraseIdentity {
+    /// avault writes one passphrase stanza per file. A header with several
+    /// could make us run argon2id once per stanza, so it is refused.
+    fn unwrap_stanzas(&self, stanzas: &[Stanza]) -> Option<Result<FileKey, DecryptError>> {
+        let mut ours = stanzas.iter().filter(|s| s.tag == STANZA_TAG);
+        let first = ours.next()?;
+        if ours.next().is_some() {
+            return Some(Err(DecryptError::InvalidHeader));
+        }
+        self.unwrap_stanza(first)
+    }
+
     fn unwrap_stanza(&self, stanza: &Stanza) -> Option<Result<FileKey, DecryptError>> {
         if stanza.tag != STANZA_TAG {
             return None;
@@ -401,10 +413,26 @@ mod tests {
     }
 
     #[test]
+    fn a_header_with_two_passphrase_stanzas_is_refused() {
+        let pass = SecretString::from("pw".to_owned());
+        let salt = new_salt();
+        let kek = Kek::derive(&pass, &salt, cheap()).expect("kdf");
+        let key = FileKey::new(Box::new([3u8; 16]));
+        let recipient = PassphraseRecipient::new(&salt, cheap(), &kek);
+        let (mut stanzas, _) = recipient.wrap_file_key(&key).expect("wrap");
+        stanzas.extend(recipient.wrap_file_key(&key).expect("wrap").0);
+        assert!(matches!(
+            PassphraseIdentity::new(pass).unwrap_stanzas(&stanzas),
+            Some(Err(DecryptError::InvalidHeader))
+        ));
+    }
+
+    #[test]
     fn user_parameters_are_bounded() {
         assert!(KdfParams::from_user(64, 3).is_ok());
         assert!(KdfParams::from_user(0, 3).is_err());
         assert!(KdfParams::from_user(64, 0).is_err());
-        assert!(KdfParams::from_user(5000, 1).is_err());
+        assert!(KdfParams::from_user(1025, 1).is_err());
+        assert!(KdfParams::from_user(64, 17).is_err());
     }
 }

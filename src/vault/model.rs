@@ -169,6 +169,11 @@ impl Payload {
             if !ok {
                 return Err(format!("unlocker {} is malformed", u.id));
             }
+            if let Some(seal) = &u.argon2id {
+                // Caught here, not at the next write.
+                seal.salt_bytes().map_err(|e| e.to_string())?;
+                seal.kek().map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     }

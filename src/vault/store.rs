@@ -16,6 +16,10 @@ use rand::RngCore;
 
 use super::VaultError;
 
+/// Far above a vault of 10,000 profiles (~5 MiB); refuses to read a
+/// mistaken path (a disk image, a log) into memory.
+const MAX_VAULT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The default vault path: `$XDG_DATA_HOME/avault/vault.age`, else
 /// `~/.local/share/avault/vault.age`.
 pub fn default_path() -> Option<PathBuf> {
@@ -69,6 +73,13 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, VaultError> {
     })?;
     let meta = file.metadata().map_err(io_error(path, "stat"))?;
     check_mode(path, meta.mode())?;
+    if meta.len() > MAX_VAULT_BYTES {
+        return Err(VaultError::Malformed(format!(
+            "{} is {} bytes, more than any vault ({MAX_VAULT_BYTES})",
+            path.display(),
+            meta.len()
+        )));
+    }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     io::Read::read_to_end(&mut file, &mut bytes).map_err(io_error(path, "read"))?;
     Ok(bytes)
