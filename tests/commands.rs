@@ -27,9 +27,8 @@ fn add_with(s: &Sandbox, args: &[&str], id: &str, secret: &str) -> support::Run 
 fn add_appends_the_config_section_without_disturbing_it() {
     let s = Sandbox::new();
     s.init_passphrase();
-    fs::create_dir_all(s.config().parent().expect("dir")).expect("mkdir");
     let original = "# my settings\n[default]\nregion = eu-west-1 ; inline\n\n[profile other]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = default";
-    fs::write(s.config(), original).expect("write");
+    s.write_config(original);
     add_with(&s, &["prod", "--env"], KEY_ID, SECRET).success();
     let after = fs::read_to_string(s.config()).expect("read");
     assert!(after.starts_with(original), "{after}");
@@ -106,12 +105,7 @@ fn add_refuses_bad_input_with_clear_errors() {
 fn add_refuses_a_profile_with_source_profile() {
     let s = Sandbox::new();
     s.init_passphrase();
-    fs::create_dir_all(s.config().parent().expect("dir")).expect("mkdir");
-    fs::write(
-        s.config(),
-        "[profile role]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/r\n[profile self]\nsource_profile = self\n",
-    )
-    .expect("write");
+    s.write_config("[profile role]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/r\n[profile self]\nsource_profile = self\n");
     add_with(&s, &["role", "--env"], KEY_ID, SECRET).fails_with("source_profile = base");
     add_with(&s, &["self", "--env"], KEY_ID, SECRET).success();
 }
@@ -120,12 +114,7 @@ fn add_refuses_a_profile_with_source_profile() {
 fn totp_seed_is_stored_under_its_device() {
     let s = Sandbox::new();
     let (identity, _) = s.init_identity();
-    fs::create_dir_all(s.config().parent().expect("dir")).expect("mkdir");
-    fs::write(
-        s.config(),
-        format!("[profile prod]\nmfa_serial = {SERIAL}\n"),
-    )
-    .expect("write");
+    s.write_config(&format!("[profile prod]\nmfa_serial = {SERIAL}\n"));
     let mut cmd = s.cmd();
     cmd.args(["add", "prod", "--env", "--totp-secret", "-"])
         .env("AVAULT_IDENTITY", &identity)
@@ -166,12 +155,7 @@ fn totp_seed_is_stored_under_its_device() {
 fn list_shows_profiles_credentials_and_sessions() {
     let s = Sandbox::new();
     s.init_passphrase();
-    fs::create_dir_all(s.config().parent().expect("dir")).expect("mkdir");
-    fs::write(
-        s.config(),
-        "[default]\n[profile dev]\n[sso-session corp]\nsso_region = eu-west-1\n",
-    )
-    .expect("write");
+    s.write_config("[default]\n[profile dev]\n[sso-session corp]\nsso_region = eu-west-1\n");
     add_with(&s, &["dev", "--env"], KEY_ID, SECRET).success();
     add_with(
         &s,
@@ -206,8 +190,7 @@ fn list_shows_profiles_credentials_and_sessions() {
 #[test]
 fn list_without_a_vault_shows_the_config() {
     let s = Sandbox::new();
-    fs::create_dir_all(s.config().parent().expect("dir")).expect("mkdir");
-    fs::write(s.config(), "[profile a]\n").expect("write");
+    s.write_config("[profile a]\n");
     assert_eq!(
         s.run(&["list"], &[]).success().stdout(),
         "Profile  Credentials  Sessions\n=======  ===========  ========\na        -            -\n"

@@ -403,17 +403,19 @@ mod secret_map {
     }
 }
 
+/// Secret bytes as base64 strings; the text forms are zeroized too.
 mod secret_bytes {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
     use secrecy::{ExposeSecret, SecretBox};
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
-    use zeroize::Zeroizing;
+    use zeroize::{Zeroize, Zeroizing};
 
-    pub(super) fn serialize<S: Serializer>(
-        v: &SecretBox<Vec<u8>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<T, S>(v: &SecretBox<T>, s: S) -> Result<S::Ok, S::Error>
+    where
+        T: AsRef<[u8]> + Zeroize,
+        S: Serializer,
+    {
         let text = Zeroizing::new(STANDARD.encode(v.expose_secret()));
         s.serialize_str(&text)
     }
@@ -429,35 +431,22 @@ mod secret_bytes {
     }
 }
 
+/// A 32-byte key as base64.
 mod secret_key32 {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine as _;
     use secrecy::{ExposeSecret, SecretBox};
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
-    use zeroize::Zeroizing;
+    use serde::{de::Error, Deserializer};
 
-    pub(super) fn serialize<S: Serializer>(
-        v: &SecretBox<[u8; 32]>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let text = Zeroizing::new(STANDARD.encode(v.expose_secret()));
-        s.serialize_str(&text)
-    }
+    pub(super) use super::secret_bytes::serialize;
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<SecretBox<[u8; 32]>, D::Error> {
-        let text = Zeroizing::new(String::deserialize(d)?);
-        let bytes = Zeroizing::new(
-            STANDARD
-                .decode(text.as_bytes())
-                .map_err(|_| D::Error::custom("session_cache_key is not base64"))?,
-        );
+        let bytes = super::secret_bytes::deserialize(d)?;
         let mut key = Box::new([0u8; 32]);
-        if bytes.len() != 32 {
+        if bytes.expose_secret().len() != 32 {
             return Err(D::Error::custom("session_cache_key is not 32 bytes"));
         }
-        key.copy_from_slice(&bytes);
+        key.copy_from_slice(bytes.expose_secret());
         Ok(SecretBox::new(key))
     }
 }

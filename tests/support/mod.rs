@@ -92,6 +92,12 @@ impl Sandbox {
         )
     }
 
+    /// Writes the AWS config file.
+    pub fn write_config(&self, text: &str) {
+        fs::create_dir_all(self.config().parent().expect("dir")).expect("mkdir");
+        fs::write(self.config(), text).expect("write config");
+    }
+
     pub fn vault_bytes(&self) -> Vec<u8> {
         fs::read(self.vault()).expect("read vault")
     }
