@@ -5,10 +5,10 @@
 //! `AVAULT_TTY=none` forbids prompting, for scripts that must never hang.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 
-use rustix::termios::{self, LocalModes, OptionalActions};
+use rustix::termios::{self, LocalModes, OptionalActions, SpecialCodeIndex};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
@@ -47,25 +47,74 @@ impl Terminal {
     }
 
     /// Asks for a secret with echo off; the answer never sits in an
-    /// unzeroized buffer of ours.
+    /// unzeroized buffer of ours. The terminal is read key by key (not line
+    /// by line) so that Ctrl-C ends the prompt as `Interrupted` after the
+    /// terminal is restored, instead of killing us with echo still off.
     pub fn ask_hidden(&mut self, prompt: &str) -> io::Result<SecretString> {
+        let Ok(saved) = termios::tcgetattr(&self.file) else {
+            // Not a terminal (AVAULT_TTY names a file or pipe): read a line.
+            self.say(prompt)?;
+            let line = self.read_line()?;
+            return Ok(SecretString::from(
+                line.trim_end_matches(['\r', '\n']).to_owned(),
+            ));
+        };
+        let mut keys = saved.clone();
+        keys.local_modes
+            .remove(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG);
+        keys.special_codes[SpecialCodeIndex::VMIN] = 1;
+        keys.special_codes[SpecialCodeIndex::VTIME] = 0;
         // Echo goes off before the prompt appears, so nothing typed after it
         // is shown, and nothing already typed is thrown away.
-        let saved = termios::tcgetattr(&self.file).ok();
-        if let Some(saved) = &saved {
-            let mut quiet = saved.clone();
-            quiet.local_modes.remove(LocalModes::ECHO);
-            quiet.local_modes.insert(LocalModes::ECHONL);
-            let _ = termios::tcsetattr(&self.file, OptionalActions::Now, &quiet);
+        termios::tcsetattr(&self.file, OptionalActions::Now, &keys)?;
+        let answer = self.say(prompt).and_then(|()| self.read_keys());
+        let restored = termios::tcsetattr(&self.file, OptionalActions::Now, &saved);
+        let _ = self.say("\n");
+        restored?;
+        answer
+    }
+
+    /// Reads keys up to Enter, with backspace, Ctrl-U (erase all), Ctrl-C
+    /// (interrupt) and Ctrl-D on an empty answer (end of input).
+    fn read_keys(&mut self) -> io::Result<SecretString> {
+        const MAX: usize = 4096;
+        // Never grown past its first allocation, so no copy is left behind.
+        let mut typed = Zeroizing::new(Vec::with_capacity(MAX));
+        let mut key = Zeroizing::new([0u8; 1]);
+        loop {
+            if self.file.read(key.as_mut())? == 0 {
+                break;
+            }
+            match key[0] {
+                b'\r' | b'\n' => break,
+                0x03 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "interrupted at the prompt",
+                    ))
+                }
+                0x04 if typed.is_empty() => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the terminal closed before an answer was given",
+                    ))
+                }
+                0x7f | 0x08 => {
+                    // Drop one whole UTF-8 character.
+                    while let Some(b) = typed.pop() {
+                        if b & 0xc0 != 0x80 {
+                            break;
+                        }
+                    }
+                }
+                0x15 => typed.clear(),
+                b if typed.len() < MAX => typed.push(b),
+                _ => {}
+            }
         }
-        let answer = self.say(prompt).and_then(|()| self.read_line());
-        if let Some(saved) = &saved {
-            let _ = termios::tcsetattr(&self.file, OptionalActions::Now, saved);
-        }
-        let answer = answer?;
-        Ok(SecretString::from(
-            answer.trim_end_matches(['\r', '\n']).to_owned(),
-        ))
+        let text = std::str::from_utf8(&typed)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the answer is not UTF-8"))?;
+        Ok(SecretString::from(text.to_owned()))
     }
 
     /// Asks a yes/no question; only `y` or `yes` count as yes.

@@ -57,6 +57,11 @@ impl Pty {
 
     /// Waits for `prompt` on the terminal, then types `answer` and Enter.
     fn answer(&mut self, prompt: &str, answer: &str) {
+        self.answer_raw(prompt, format!("{answer}\n").as_bytes());
+    }
+
+    /// Waits for `prompt`, then sends `keys` as they are.
+    fn answer_raw(&mut self, prompt: &str, keys: &[u8]) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.text.contains(prompt) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -70,9 +75,7 @@ impl Pty {
             .split_once(prompt)
             .map(|(_, rest)| rest.to_owned())
             .unwrap_or_default();
-        self.master
-            .write_all(format!("{answer}\n").as_bytes())
-            .expect("type");
+        self.master.write_all(keys).expect("type");
     }
 
     /// Everything shown since the last answer, after the child ended.
@@ -152,6 +155,22 @@ fn init_add_list_remove_on_a_terminal() {
         &[("AVAULT_PASSPHRASE", PASSPHRASE)],
     );
     assert_eq!(out.success().stdout(), "");
+}
+
+#[test]
+fn ctrl_c_at_a_hidden_prompt_exits_130_and_restores_echo() {
+    let s = Sandbox::new();
+    s.init_passphrase();
+    let mut pty = Pty::open();
+    let child = spawn(&s, &pty, &["list"], &[]);
+    pty.answer_raw("Passphrase for ", b"sec\x7fret\x03");
+    let out = support::Run(child.wait_with_output().expect("wait"));
+    assert_eq!(out.code(), Some(130), "{}", out.stderr());
+    let modes = rustix::termios::tcgetattr(&pty._slave).expect("tcgetattr");
+    assert!(modes
+        .local_modes
+        .contains(rustix::termios::LocalModes::ECHO | rustix::termios::LocalModes::ICANON));
+    assert!(!pty.rest().contains("sec"), "typed keys were echoed");
 }
 
 #[test]
