@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod creds;
 pub mod mfa;
 pub mod output;
 pub mod process;
@@ -19,6 +20,7 @@ pub mod unlock;
 pub mod vault;
 
 mod time_fmt;
+mod zbuf;
 
 /// Internals exposed for fuzz targets and benchmarks only; not a stable API.
 #[doc(hidden)]

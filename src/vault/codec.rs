@@ -3,42 +3,23 @@
 //! Every buffer that holds plaintext is zeroized, including the ones a
 //! growing `Vec` would otherwise leave behind in freed memory.
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 
 use zeroize::Zeroizing;
+
+use crate::zbuf::ZeroizingWriter;
 
 use super::model::{Payload, FORMAT_VERSION};
 use super::VaultError;
 use crate::unlock::Keys;
 
-/// An `io::Write` into a buffer that zeroizes every allocation it leaves.
-struct ZeroizingWriter(Zeroizing<Vec<u8>>);
-
-impl Write for ZeroizingWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let needed = self.0.len() + buf.len();
-        if needed > self.0.capacity() {
-            let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(2 * self.0.capacity())));
-            bigger.extend_from_slice(&self.0);
-            // The old allocation is zeroized as it drops.
-            self.0 = bigger;
-        }
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Serializes the payload to JSON in a zeroizing buffer.
 pub(crate) fn encode_payload(payload: &Payload) -> Result<Zeroizing<Vec<u8>>, VaultError> {
     let estimate = 1024 + 512 * payload.profiles.len();
-    let mut writer = ZeroizingWriter(Zeroizing::new(Vec::with_capacity(estimate)));
+    let mut writer = ZeroizingWriter::with_capacity(estimate);
     serde_json::to_writer_pretty(&mut writer, payload)
         .map_err(|e| VaultError::Malformed(format!("cannot serialize the vault: {e}")))?;
-    Ok(writer.0)
+    Ok(writer.into_inner())
 }
 
 /// Encrypts the payload to every unlocker it lists.

@@ -3,6 +3,7 @@
 
 pub mod codec;
 mod model;
+mod session_cache;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub use model::{
     PassphraseSeal, Payload, StoredProfile, UnlockerRecord, UnlockerType, FORMAT_VERSION,
 };
+pub use session_cache::{CachedSession, RefreshLock, SessionCache};
 pub use store::default_path;
 
 use crate::unlock::{Keys, UnlockError};

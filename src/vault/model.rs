@@ -361,15 +361,16 @@ impl PassphraseSeal {
     }
 }
 
-mod secret_string {
+/// A `SecretString` as a plain JSON string.
+pub(crate) mod secret_string {
     use secrecy::{ExposeSecret, SecretString};
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(v: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(v: &SecretString, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(v.expose_secret())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
         String::deserialize(d).map(SecretString::from)
     }
 }

@@ -30,7 +30,8 @@ pub fn default_path() -> Option<PathBuf> {
     Some(data.join("avault").join("vault.age"))
 }
 
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+/// `path` with `suffix` appended to its file name.
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
     path.with_file_name(name)
@@ -111,10 +112,18 @@ fn ensure_dir(path: &Path) -> Result<(), VaultError> {
     Ok(())
 }
 
-/// Takes the exclusive write lock, waiting for other writers.
+/// Takes the exclusive write lock of `path` (on `<path>.lock`), waiting for
+/// other writers.
 pub(crate) fn lock(path: &Path) -> Result<WriteLock, VaultError> {
-    ensure_dir(path)?;
-    let lock_path = sibling(path, ".lock");
+    lock_file(&sibling(path, ".lock"))
+}
+
+/// Takes an exclusive lock on the file `lock_path` itself, creating it (and
+/// its directory, 0700) when missing. Lock files are never deleted: deleting
+/// one while another process waits on it would let two holders in.
+pub(crate) fn lock_file(lock_path: &Path) -> Result<WriteLock, VaultError> {
+    ensure_dir(lock_path)?;
+    let lock_path = lock_path.to_owned();
     let file = OpenOptions::new()
         .read(true)
         .write(true)
