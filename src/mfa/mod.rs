@@ -1,5 +1,8 @@
-//! MFA: where one-time codes come from. For now, the stored TOTP seeds.
+//! MFA: where one-time codes come from (flag, mfa_process, stored TOTP
+//! seeds, terminal or ykman).
 
 mod seed;
+mod token;
 
 pub use seed::{SeedError, TotpSeed};
+pub use token::{code_for, MfaError, PromptDriver, TokenSources};

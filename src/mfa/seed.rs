@@ -114,6 +114,13 @@ impl TotpSeed {
         &self.uri
     }
 
+    /// The seed's period in seconds (30 unless the URI says otherwise).
+    pub fn period(&self) -> Result<u64, SeedError> {
+        let totp =
+            Totp::from_url_unchecked(self.uri.expose_secret()).map_err(|e| map_totp_error(&e))?;
+        Ok(totp.step().max(1))
+    }
+
     /// The code for a Unix time (seconds).
     pub fn code_at(&self, unix_time: u64) -> Result<String, SeedError> {
         let totp =
