@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod config;
 pub mod creds;
+pub mod deliver;
 pub mod mfa;
 pub mod output;
 pub mod process;
@@ -25,5 +26,6 @@ mod zbuf;
 /// Internals exposed for fuzz targets and benchmarks only; not a stable API.
 #[doc(hidden)]
 pub mod internal {
+    pub use crate::config::resolve_every_profile;
     pub use crate::vault::codec::{decode_payload, open_bytes};
 }

@@ -28,6 +28,14 @@ pub fn line(text: &str) -> io::Result<()> {
     out.flush()
 }
 
+/// Writes secret text (credentials for `export`, `exec --json`) to stdout
+/// as it is: no copy is made on the way.
+pub fn secret(bytes: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
 /// Writes rows as a table with columns padded to their widest cell, the way
 /// aws-vault's `list` does (two spaces between columns, no trailing blanks).
 pub fn table(rows: &[Vec<String>]) -> io::Result<()> {

@@ -1,10 +1,7 @@
 //! `avault add PROFILE`: store a long-term access key.
 
-use std::io::Read;
-
 use clap::ArgAction;
 use secrecy::{ExposeSecret, SecretString};
-use zeroize::Zeroizing;
 
 use super::{CliError, Context};
 use crate::config::{self, AwsConfig};
@@ -165,38 +162,6 @@ fn read_key(args: &Args) -> Result<(String, SecretString), CliError> {
     Ok((id, secret))
 }
 
-/// Reads a seed given as a flag value, from stdin (`-`), or from the terminal (empty).
-fn read_seed_text(value: &str, what: &str) -> Result<SecretString, CliError> {
-    match value {
-        "-" => {
-            let mut text = Zeroizing::new(String::new());
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(CliError::Output)?;
-            Ok(SecretString::from(text.trim().to_owned()))
-        }
-        "" => {
-            let mut tty = Terminal::open().ok_or_else(|| {
-                CliError::input(
-                    format!("no terminal to ask for the {what} on"),
-                    format!("pipe it in with --{what} -"),
-                )
-            })?;
-            tty.ask_hidden(&format!(
-                "Enter the TOTP {}: ",
-                what.trim_start_matches("totp-")
-            ))
-            .map_err(|e| crate::unlock::UnlockError::Terminal(e).into())
-        }
-        literal => {
-            output::warn(&format!(
-                "the --{what} value was given on the command line, where other users can see it; prefer --{what} - (stdin)"
-            ));
-            Ok(SecretString::from(literal.to_owned()))
-        }
-    }
-}
-
 pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     check_profile_name(&args.profile)?;
     let config_path = config::default_path()?;
@@ -232,11 +197,11 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
                 )
             })?;
             Some(match (uri, secret) {
-                (Some(uri), _) => {
-                    TotpSeed::from_uri(read_seed_text(uri, "totp-uri")?.expose_secret())?
-                }
+                (Some(uri), _) => TotpSeed::from_uri(
+                    super::seed_input::read_seed_text(uri, "totp-uri")?.expose_secret(),
+                )?,
                 (_, Some(b32)) => TotpSeed::from_base32(
-                    read_seed_text(b32, "totp-secret")?.expose_secret(),
+                    super::seed_input::read_seed_text(b32, "totp-secret")?.expose_secret(),
                     serial,
                 )?,
                 (None, None) => unreachable!("handled above"),

@@ -35,6 +35,21 @@ pub enum CliError {
         /// Usage errors exit 2, the rest 1.
         usage: bool,
     },
+    /// From getting credentials.
+    #[error(transparent)]
+    Creds(#[from] crate::creds::CredsError),
+    /// From MFA.
+    #[error(transparent)]
+    Mfa(#[from] crate::mfa::MfaError),
+    /// `exec` could not start the command.
+    #[error("cannot run {program}: {source}")]
+    Exec {
+        /// The command.
+        program: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// Writing output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
@@ -64,6 +79,9 @@ impl CliError {
             CliError::Vault(e) => e.hint(),
             CliError::Unlock(e) => e.hint(),
             CliError::Input { hint, .. } => hint.clone(),
+            CliError::Config(e) => e.hint(),
+            CliError::Creds(e) => e.hint(),
+            CliError::Mfa(e) => e.hint(),
             _ => None,
         }
     }
@@ -84,6 +102,10 @@ impl CliError {
         match self {
             _ if interrupted => ExitStatus::Interrupted,
             CliError::Input { usage: true, .. } => ExitStatus::Usage,
+            CliError::Exec { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                ExitStatus::CommandNotFound
+            }
+            CliError::Exec { .. } => ExitStatus::CommandNotExecutable,
             _ => ExitStatus::Failure,
         }
     }

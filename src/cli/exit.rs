@@ -11,6 +11,10 @@ pub enum ExitStatus {
     Usage,
     /// Interrupted at a prompt (Ctrl-C).
     Interrupted,
+    /// `exec` found no such command (as a shell says: 127).
+    CommandNotFound,
+    /// `exec` could not run the command (126).
+    CommandNotExecutable,
 }
 
 impl ExitStatus {
@@ -21,6 +25,8 @@ impl ExitStatus {
             ExitStatus::Failure => 1,
             ExitStatus::Usage => 2,
             ExitStatus::Interrupted => 130,
+            ExitStatus::CommandNotFound => 127,
+            ExitStatus::CommandNotExecutable => 126,
         }
     }
 }
@@ -41,5 +47,7 @@ mod tests {
         assert_eq!(ExitStatus::Failure.code(), 1);
         assert_eq!(ExitStatus::Usage.code(), 2);
         assert_eq!(ExitStatus::Interrupted.code(), 130);
+        assert_eq!(ExitStatus::CommandNotFound.code(), 127);
+        assert_eq!(ExitStatus::CommandNotExecutable.code(), 126);
     }
 }

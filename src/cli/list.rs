@@ -3,6 +3,17 @@
 use super::{CliError, Context};
 use crate::config::{self, AwsConfig};
 use crate::output;
+use crate::vault::{CachedSession, SessionCache};
+
+/// "59m", "7h58m": the time left, as aws-vault shows it.
+fn time_left(seconds: i64) -> String {
+    let minutes = seconds.max(0) / 60;
+    if minutes >= 60 {
+        format!("{}h{}m", minutes / 60, minutes % 60)
+    } else {
+        format!("{minutes}m")
+    }
+}
 
 /// List profiles (from the AWS config), stored credentials and sessions.
 #[derive(clap::Args)]
@@ -16,7 +27,7 @@ pub(super) struct Args {
     #[arg(long)]
     credentials: bool,
 
-    /// Only the names of cached sessions, one per line
+    /// Only the names of profiles with cached sessions, one per line
     #[arg(long)]
     sessions: bool,
 }
@@ -29,19 +40,20 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    if args.sessions {
-        // Sessions are kept in the session cache, which holds none yet:
-        // nothing to print.
-        return Ok(());
-    }
     let vault = ctx.vault()?;
-    let stored: Vec<String> = if vault.exists() {
+    let (stored, sessions): (Vec<String>, Vec<CachedSession>) = if vault.exists() {
         let (vault, keys) = ctx.unlock()?;
-        vault.open(&keys)?.profiles.into_keys().collect()
-    } else if args.credentials {
+        let payload = vault.open(&keys)?;
+        let sessions = SessionCache::new(&vault, &payload)
+            .all()
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        (payload.profiles.into_keys().collect(), sessions)
+    } else if args.credentials || args.sessions {
         return Err(crate::vault::VaultError::NotFound(vault.path().to_owned()).into());
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     if args.credentials {
         for name in &stored {
@@ -49,14 +61,21 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         }
         return Ok(());
     }
+    if args.sessions {
+        let mut names: Vec<&str> = sessions.iter().map(|s| s.profile.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            output::line(name)?;
+        }
+        return Ok(());
+    }
     let mut names: Vec<String> = config.profile_names().map(str::to_owned).collect();
-    names.extend(
-        stored
-            .iter()
-            .filter(|s| !names.contains(s))
-            .cloned()
-            .collect::<Vec<_>>(),
-    );
+    for extra in stored.iter().chain(sessions.iter().map(|s| &s.profile)) {
+        if !names.contains(extra) {
+            names.push(extra.clone());
+        }
+    }
     let mut rows = vec![
         vec!["Profile".into(), "Credentials".into(), "Sessions".into()],
         vec!["=======".into(), "===========".into(), "========".into()],
@@ -67,7 +86,18 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         } else {
             "-".into()
         };
-        rows.push(vec![name, credentials, "-".into()]);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let held: Vec<String> = sessions
+            .iter()
+            .filter(|s| s.profile == name)
+            .map(|s| format!("{}:{}", s.kind, time_left(s.expires - now)))
+            .collect();
+        let held = if held.is_empty() {
+            "-".into()
+        } else {
+            held.join(", ")
+        };
+        rows.push(vec![name, credentials, held]);
     }
     output::table(&rows)?;
     Ok(())

@@ -2,12 +2,18 @@
 //! from errors to what the user reads and the exit code.
 
 mod add;
+mod clear;
 mod error;
+mod exec;
 mod exit;
+mod export;
 mod init;
+mod issue;
 mod list;
+mod mfa;
 mod passwd;
 mod remove;
+mod seed_input;
 mod unlockers;
 
 use std::path::PathBuf;
@@ -41,6 +47,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "BACKEND", env = "AWS_VAULT_BACKEND")]
     backend: Option<String>,
 
+    /// How to ask for MFA codes: terminal or ykman
+    #[arg(long, global = true, value_name = "DRIVER", env = "AWS_VAULT_PROMPT")]
+    prompt: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -61,12 +71,21 @@ enum Command {
     Unlockers(unlockers::Args),
     /// Change the vault's passphrase
     Passwd(passwd::Args),
+    /// Run a command with short-lived credentials for a profile
+    Exec(exec::Args),
+    /// Print short-lived credentials for a profile
+    Export(export::Args),
+    /// Drop cached sessions
+    Clear(clear::Args),
+    /// Store an MFA device's TOTP seed, or print its current code
+    Mfa(mfa::Args),
 }
 
 /// What every command needs: where the vault is, and how loud to be.
 struct Context {
     vault_path: Option<PathBuf>,
     debug: bool,
+    prompt: Option<String>,
 }
 
 impl Context {
@@ -81,6 +100,11 @@ impl Context {
             })?,
         };
         Ok(Vault::at(path))
+    }
+
+    /// The MFA prompt driver of `--prompt` / `AWS_VAULT_PROMPT`.
+    fn prompt(&self) -> Result<crate::mfa::PromptDriver, CliError> {
+        Ok(self.prompt.as_deref().unwrap_or("terminal").parse()?)
     }
 
     /// The vault, which must exist, and keys that are meant to open it.
@@ -131,6 +155,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context {
         vault_path: cli.vault,
         debug: cli.debug,
+        prompt: cli.prompt,
     };
     match cli.command {
         Command::Init(args) => init::run(&ctx, args),
@@ -139,6 +164,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Remove(args) => remove::run(&ctx, args),
         Command::Unlockers(args) => unlockers::run(&ctx, args),
         Command::Passwd(args) => passwd::run(&ctx, args),
+        Command::Exec(args) => exec::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
+        Command::Clear(args) => clear::run(&ctx, args),
+        Command::Mfa(args) => mfa::run(&ctx, args),
     }
 }
 

@@ -2,7 +2,9 @@
 //! STS, cached in the session cache.
 
 mod credentials;
+mod provider;
 pub mod sts;
 
 pub use credentials::{rfc3339, Credentials};
+pub use provider::{sts_endpoint, CredsError, Provider, Request};
 pub use sts::{Sts, StsEndpoint, StsError};

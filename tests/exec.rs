@@ -1,0 +1,490 @@
+//! `exec`, `export` and credential_process against the STS emulator (moto,
+//! patched to check MFA codes) and the real AWS CLI: the main job.
+
+#[path = "support/emulator.rs"]
+mod emulator;
+mod support;
+
+use std::process::{Command, Stdio};
+
+use emulator::{allow, Emulator, Mfa, Role, RoleSpec, User};
+use serde_json::Value;
+use support::{Run, Sandbox};
+
+/// A vault (X25519 identity) with alice's key, an emulator, and a config.
+struct World {
+    s: Sandbox,
+    emu: Emulator,
+    identity: String,
+    alice: User,
+    mfa: Mfa,
+}
+
+impl World {
+    fn new() -> World {
+        let emu = Emulator::start();
+        let alice = emu.create_user("alice", &allow(&["sts:*", "iam:GetUser"]));
+        let mfa = emu.create_virtual_mfa(&alice);
+        let s = Sandbox::new();
+        let (identity, _) = s.init_identity();
+        World {
+            s,
+            emu,
+            identity,
+            alice,
+            mfa,
+        }
+    }
+
+    fn role(&self, name: &str, spec: RoleSpec) -> Role {
+        self.emu.create_role(name, &spec)
+    }
+
+    fn mfa_role(&self, name: &str) -> Role {
+        self.role(
+            name,
+            RoleSpec::trusting(&self.alice.arn)
+                .require_mfa()
+                .policy(allow(&["sts:*"])),
+        )
+    }
+
+    /// Stores alice's key under `profile`; with the TOTP seed when `seed`.
+    fn store_alice(&self, profile: &str, seed: bool) {
+        let mut args = vec!["add", profile, "--env", "--add-config=false"];
+        if seed {
+            args.extend(["--mfa-serial", &self.mfa.serial, "--totp-secret", "-"]);
+        }
+        let mut cmd = self.avault(&args);
+        cmd.env("AWS_ACCESS_KEY_ID", &self.alice.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.alice.secret_access_key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        if seed {
+            stdin
+                .write_all(self.mfa.seed_base32.as_bytes())
+                .expect("write");
+        }
+        drop(stdin);
+        Run(child.wait_with_output().expect("wait")).success();
+    }
+
+    /// avault with the emulator's endpoint and the identity.
+    fn avault(&self, args: &[&str]) -> Command {
+        let mut cmd = self.s.cmd();
+        cmd.args(args).env("AVAULT_IDENTITY", &self.identity);
+        for (k, v) in self.emu.endpoint_env() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.avault(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run(cmd.stdin(Stdio::null()).output().expect("run avault"))
+    }
+
+    /// `avault exec PROFILE -- aws sts get-caller-identity`: the ARN.
+    fn caller_arn(&self, profile: &str, extra: &[&str]) -> String {
+        let aws = emulator::aws_cli();
+        let aws = aws.to_str().expect("utf8");
+        let mut args = vec!["exec", profile];
+        args.extend_from_slice(extra);
+        args.extend(["--", aws, "sts", "get-caller-identity", "--output", "json"]);
+        let out = self.run(&args, &[]);
+        out.success();
+        let doc: Value = serde_json::from_str(&out.stdout()).expect("caller identity JSON");
+        doc["Arn"].as_str().expect("Arn").to_owned()
+    }
+
+    fn json(&self, profile: &str, extra: &[&str], env: &[(&str, &str)]) -> Value {
+        let mut args = vec!["exec", profile, "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args, env);
+        out.success();
+        serde_json::from_str(&out.stdout()).expect("credential_process JSON")
+    }
+}
+
+fn assumed(role: &Role) -> String {
+    format!(
+        "arn:aws:sts::{}:assumed-role/{}/",
+        emulator::ACCOUNT,
+        role.name
+    )
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn user_key_without_mfa_gets_a_session_as_the_user() {
+    let w = World::new();
+    w.store_alice("alice", false);
+    assert_eq!(w.caller_arn("alice", &[]), w.alice.arn);
+    assert_eq!(w.emu.count("GetSessionToken"), 1);
+    // The session is cached: no second call.
+    assert_eq!(w.caller_arn("alice", &[]), w.alice.arn);
+    assert_eq!(w.emu.count("GetSessionToken"), 1);
+    let json = w.json("alice", &[], &[]);
+    assert_eq!(json["Version"], 1);
+    assert!(
+        json["AccessKeyId"]
+            .as_str()
+            .expect("id")
+            .starts_with("ASIA")
+            || json["SessionToken"].is_string()
+    );
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn stored_seed_gives_hands_free_mfa_and_one_code_for_many_roles() {
+    let w = World::new();
+    w.store_alice("alice", true);
+    let ops = w.mfa_role("ops");
+    let audit = w.mfa_role("audit");
+    let serial = w.mfa.serial.clone();
+    w.s.write_config(&format!(
+        "[profile alice]\nmfa_serial = {serial}\n\
+         [profile ops]\nsource_profile = alice\nrole_arn = {}\nmfa_serial = {serial}\n\
+         [profile audit]\nsource_profile = alice\nrole_arn = {}\nmfa_serial = {serial}\n",
+        ops.arn, audit.arn
+    ));
+    w.emu.enforce_auth();
+    assert!(w.caller_arn("ops", &[]).starts_with(&assumed(&ops)));
+    assert!(w.caller_arn("audit", &[]).starts_with(&assumed(&audit)));
+    assert_eq!(w.caller_arn("alice", &[]), w.alice.arn);
+    // One MFA code (one GetSessionToken) served all three.
+    assert_eq!(w.emu.count("GetSessionToken"), 1, "{:?}", w.emu.counts());
+    assert_eq!(w.emu.count("AssumeRole"), 2);
+    let sessions = w.run(&["list", "--sessions"], &[]);
+    assert_eq!(sessions.success().stdout(), "alice\naudit\nops\n");
+    let table = w.run(&["list"], &[]);
+    assert!(
+        table.success().stdout().contains("sts.AssumeRole:"),
+        "{}",
+        table.stdout()
+    );
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn role_chain_include_profile_and_default_inheritance() {
+    let w = World::new();
+    w.store_alice("alice", true);
+    let first = w.mfa_role("first");
+    let second = w.role(
+        "second",
+        RoleSpec::trusting(&first.arn).policy(allow(&["sts:*"])),
+    );
+    let serial = w.mfa.serial.clone();
+    w.s.write_config(&format!(
+        "[default]\nregion = eu-west-1\n\
+         [profile base]\nmfa_serial = {serial}\n\
+         [profile first]\ninclude_profile = base\nsource_profile = alice\nrole_arn = {}\n\
+         [profile second]\nsource_profile = first\nrole_arn = {}\n",
+        first.arn, second.arn
+    ));
+    w.emu.enforce_auth();
+    assert!(w.caller_arn("second", &[]).starts_with(&assumed(&second)));
+    // [default]'s region reaches the child when the environment sets none.
+    let mut cmd = w.avault(&[
+        "exec",
+        "second",
+        "--",
+        "sh",
+        "-c",
+        "echo $AWS_REGION $AWS_DEFAULT_REGION",
+    ]);
+    cmd.env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION");
+    let out = Run(cmd.output().expect("run"));
+    assert_eq!(out.success().stdout(), "eu-west-1 eu-west-1\n");
+    // AWS_REGION wins over the config.
+    let out = w.run(
+        &["exec", "second", "--", "sh", "-c", "echo $AWS_REGION"],
+        &[],
+    );
+    assert_eq!(out.success().stdout(), "us-east-1\n");
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn external_id_is_sent() {
+    let w = World::new();
+    w.store_alice("alice", false);
+    let vendor = w.role(
+        "vendor",
+        RoleSpec::trusting(&w.alice.arn)
+            .external_id("s3cr3t-ext")
+            .policy(allow(&["sts:*"])),
+    );
+    w.s.write_config(&format!(
+        "[profile vendor]\nsource_profile = alice\nrole_arn = {}\nexternal_id = s3cr3t-ext\n\
+         [profile wrong]\nsource_profile = alice\nrole_arn = {}\nexternal_id = nope\n",
+        vendor.arn, vendor.arn
+    ));
+    w.emu.enforce_auth();
+    assert!(w.caller_arn("vendor", &[]).starts_with(&assumed(&vendor)));
+    let out = w.run(&["exec", "wrong", "--json"], &[]);
+    out.fails_with("AccessDenied");
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn wrong_mfa_code_is_a_clear_error_and_nothing_is_cached() {
+    let w = World::new();
+    w.store_alice("alice", false);
+    let ops = w.mfa_role("ops");
+    w.s.write_config(&format!(
+        "[profile ops]\nsource_profile = alice\nrole_arn = {}\nmfa_serial = {}\n",
+        ops.arn, w.mfa.serial
+    ));
+    w.emu.enforce_auth();
+    let before = w.s.vault_bytes();
+    let wrong = w.mfa.wrong_code();
+    let out = w.run(&["exec", "ops", "--json", "--mfa-token", &wrong], &[]);
+    out.fails_with("MultiFactorAuthentication failed");
+    assert!(
+        out.stderr().contains("MFA code was wrong"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(
+        out.stderr().lines().count(),
+        2,
+        "one error line and one hint: {}",
+        out.stderr()
+    );
+    assert_eq!(w.s.vault_bytes(), before);
+    assert_eq!(w.run(&["list", "--sessions"], &[]).success().stdout(), "");
+    // The right code works.
+    let code = w.mfa.code_now();
+    let json = w.json("ops", &["--mfa-token", &code], &[]);
+    assert!(json["SessionToken"].is_string());
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn refresh_near_expiry_no_session_and_duration() {
+    let w = World::new();
+    w.store_alice("alice", false);
+    let short = w.json("alice", &["--duration", "15m"], &[]);
+    let exp = short["Expiration"].as_str().expect("Expiration").to_owned();
+    let left = seconds_left(&exp);
+    assert!((880..=900).contains(&left), "{left}");
+    assert_eq!(w.emu.count("GetSessionToken"), 1);
+    // Less than AWS_MIN_TTL left: refreshed.
+    w.json("alice", &["--duration", "15m"], &[("AWS_MIN_TTL", "20m")]);
+    assert_eq!(w.emu.count("GetSessionToken"), 2);
+    let long = w.json(
+        "alice",
+        &[],
+        &[("AWS_SESSION_TOKEN_TTL", "2h"), ("AWS_MIN_TTL", "16m")],
+    );
+    let left = seconds_left(long["Expiration"].as_str().expect("Expiration"));
+    assert!((7180..=7200).contains(&left), "{left}");
+    // --no-session: the stored key itself.
+    let raw = w.json("alice", &["--no-session"], &[]);
+    assert_eq!(raw["AccessKeyId"], w.alice.access_key_id);
+    assert!(raw.get("SessionToken").is_none() && raw.get("Expiration").is_none());
+}
+
+fn seconds_left(expiration: &str) -> i64 {
+    let at =
+        time::OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339");
+    (at - time::OffsetDateTime::now_utc()).whole_seconds()
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn web_identity_and_credential_process_sources() {
+    let w = World::new();
+    let web = w.role(
+        "web",
+        RoleSpec::trusting(&w.alice.arn).policy(allow(&["sts:*"])),
+    );
+    let token = w.s.home().join("token");
+    std::fs::write(&token, "eyJhbGciOi.fake.jwt\n").expect("token");
+    let creds = format!(
+        r#"{{"Version":1,"AccessKeyId":"{}","SecretAccessKey":"{}"}}"#,
+        w.alice.access_key_id, w.alice.secret_access_key
+    );
+    let script = w.s.home().join("creds.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat <<'EOF'\n{creds}\nEOF\n")).expect("script");
+    w.s.write_config(&format!(
+        "[profile web]\nrole_arn = {}\nweb_identity_token_file = {}\n\
+         [profile proc]\ncredential_process = sh {}\n",
+        web.arn,
+        token.display(),
+        script.display()
+    ));
+    assert!(w.caller_arn("web", &[]).starts_with(&assumed(&web)));
+    assert_eq!(w.emu.count("AssumeRoleWithWebIdentity"), 1);
+    assert_eq!(w.caller_arn("proc", &[]), w.alice.arn);
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn nesting_guard_clear_and_export_formats() {
+    let w = World::new();
+    w.store_alice("alice", false);
+    let out = w.run(&["exec", "alice", "--json"], &[("AWS_VAULT", "prod")]);
+    out.fails_with("AWS_VAULT");
+    assert!(out.stderr().contains("exit") && out.stderr().contains("unset AWS_VAULT"));
+    w.run(&["export", "alice"], &[("AWS_VAULT", "prod")])
+        .fails_with("AWS_VAULT");
+
+    let env = w.run(&["export", "alice", "--format", "env"], &[]);
+    let env = env.success().stdout();
+    let get = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.trim_start_matches("export ")
+                    .strip_prefix(&format!("{key}="))
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| panic!("{key} missing: {text}"))
+    };
+    let id = get(&env, "AWS_ACCESS_KEY_ID");
+    assert_eq!(get(&env, "AWS_REGION"), emulator::REGION);
+    let exported = w.run(&["export", "alice", "--format", "export-env"], &[]);
+    assert_eq!(get(&exported.success().stdout(), "AWS_ACCESS_KEY_ID"), id);
+    let ini = w.run(&["export", "alice", "--format", "ini"], &[]);
+    let ini = ini.success().stdout();
+    assert!(ini.starts_with("[alice]\n"), "{ini}");
+    assert!(
+        ini.contains(&format!("aws_access_key_id = {id}\n")),
+        "{ini}"
+    );
+    let json = w.run(&["export", "alice", "--format", "json"], &[]);
+    let json: Value = serde_json::from_str(&json.success().stdout()).expect("json");
+    assert_eq!(json["AccessKeyId"], id.as_str());
+    // The exported keys work.
+    let keys = emulator::Keys {
+        access_key_id: id,
+        secret_access_key: get(&env, "AWS_SECRET_ACCESS_KEY"),
+        session_token: Some(get(&env, "AWS_SESSION_TOKEN")),
+    };
+    let who = emulator::json_of(&w.emu.aws(&keys, &["sts", "get-caller-identity"]));
+    assert_eq!(who["Arn"], w.alice.arn.as_str());
+
+    let cleared = w.run(&["clear"], &[]);
+    assert_eq!(cleared.success().stdout(), "Cleared 1 sessions.\n");
+    assert_eq!(w.run(&["list", "--sessions"], &[]).success().stdout(), "");
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn child_environment_is_exactly_as_aws_vault_builds_it() {
+    let w = World::new();
+    w.store_alice("alice", false);
+    let out = w.run(
+        &["exec", "alice", "--", "env"],
+        &[
+            ("AWS_PROFILE", "x"),
+            ("AWS_SECURITY_TOKEN", "x"),
+            ("AWS_SDK_LOAD_CONFIG", "1"),
+            ("AVAULT_PASSPHRASE_COMMAND", "echo hunter2"),
+        ],
+    );
+    let env = out.success().stdout();
+    for gone in [
+        "AWS_PROFILE=",
+        "AWS_SECURITY_TOKEN=",
+        "AWS_SDK_LOAD_CONFIG=",
+        "AVAULT_IDENTITY=",
+        "AVAULT_PASSPHRASE_COMMAND=",
+    ] {
+        assert!(
+            !env.lines().any(|l| l.starts_with(gone)),
+            "{gone} leaked: {env}"
+        );
+    }
+    for set in [
+        "AWS_VAULT=alice",
+        "AWS_ACCESS_KEY_ID=",
+        "AWS_SECRET_ACCESS_KEY=",
+        "AWS_SESSION_TOKEN=",
+        "AWS_CREDENTIAL_EXPIRATION=",
+        "AWS_REGION=us-east-1",
+    ] {
+        assert!(
+            env.lines().any(|l| l.starts_with(set)),
+            "{set} missing: {env}"
+        );
+    }
+    // The child's exit code is ours (execve).
+    let code = w.run(&["exec", "alice", "--", "sh", "-c", "exit 7"], &[]);
+    assert_eq!(code.code(), Some(7));
+    let missing = w.run(&["exec", "alice", "--", "no-such-command-here"], &[]);
+    assert_eq!(missing.code(), Some(127), "{}", missing.stderr());
+}
+
+/// The AWS CLI with `profile`, whose credentials come from
+/// `credential_process = avault exec … --json`.
+fn aws_command(w: &World, profile: &str) -> Command {
+    let mut cmd = Command::new(emulator::aws_cli());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", w.s.home())
+        .env("XDG_DATA_HOME", w.s.home().join("data"))
+        .env("AWS_CONFIG_FILE", w.s.config())
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            w.s.home().join("no-credentials"),
+        )
+        .env("AVAULT_IDENTITY", &w.identity)
+        .env("AVAULT_TTY", "none")
+        .env("AWS_PROFILE", profile)
+        .args(["sts", "get-caller-identity", "--output", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in w.emu.endpoint_env() {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn thirty_two_parallel_credential_process_calls_cost_one_code() {
+    let w = World::new();
+    w.store_alice("alice", true);
+    let ops = w.mfa_role("ops");
+    let avault = env!("CARGO_BIN_EXE_avault");
+    w.s.write_config(&format!(
+        "[profile ops]\nsource_profile = alice\nrole_arn = {}\nmfa_serial = {}\n\
+         [profile via-avault]\ncredential_process = {avault} exec ops --json\n",
+        ops.arn, w.mfa.serial
+    ));
+    w.emu.enforce_auth();
+    w.emu.reset_counts();
+    let children: Vec<_> = (0..32)
+        .map(|_| aws_command(&w, "via-avault").spawn().expect("spawn aws"))
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert!(doc["Arn"]
+            .as_str()
+            .expect("Arn")
+            .starts_with(&assumed(&ops)));
+    }
+    let counts = w.emu.counts();
+    assert_eq!(w.emu.count("GetSessionToken"), 1, "{counts:?}");
+    assert_eq!(w.emu.count("AssumeRole"), 1, "{counts:?}");
+}
