@@ -4,122 +4,13 @@
 #[path = "support/emulator.rs"]
 mod emulator;
 mod support;
+#[path = "support/world.rs"]
+mod world;
 
-use std::process::{Command, Stdio};
-
-use emulator::{allow, Emulator, Mfa, Role, RoleSpec, User};
+use emulator::{allow, RoleSpec};
 use serde_json::Value;
-use support::{Run, Sandbox};
-
-/// A vault (X25519 identity) with alice's key, an emulator, and a config.
-struct World {
-    s: Sandbox,
-    emu: Emulator,
-    identity: String,
-    alice: User,
-    mfa: Mfa,
-}
-
-impl World {
-    fn new() -> World {
-        let emu = Emulator::start();
-        let alice = emu.create_user("alice", &allow(&["sts:*", "iam:GetUser"]));
-        let mfa = emu.create_virtual_mfa(&alice);
-        let s = Sandbox::new();
-        let (identity, _) = s.init_identity();
-        World {
-            s,
-            emu,
-            identity,
-            alice,
-            mfa,
-        }
-    }
-
-    fn role(&self, name: &str, spec: RoleSpec) -> Role {
-        self.emu.create_role(name, &spec)
-    }
-
-    fn mfa_role(&self, name: &str) -> Role {
-        self.role(
-            name,
-            RoleSpec::trusting(&self.alice.arn)
-                .require_mfa()
-                .policy(allow(&["sts:*"])),
-        )
-    }
-
-    /// Stores alice's key under `profile`; with the TOTP seed when `seed`.
-    fn store_alice(&self, profile: &str, seed: bool) {
-        let mut args = vec!["add", profile, "--env", "--add-config=false"];
-        if seed {
-            args.extend(["--mfa-serial", &self.mfa.serial, "--totp-secret", "-"]);
-        }
-        let mut cmd = self.avault(&args);
-        cmd.env("AWS_ACCESS_KEY_ID", &self.alice.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.alice.secret_access_key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn");
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        if seed {
-            stdin
-                .write_all(self.mfa.seed_base32.as_bytes())
-                .expect("write");
-        }
-        drop(stdin);
-        Run(child.wait_with_output().expect("wait")).success();
-    }
-
-    /// avault with the emulator's endpoint and the identity.
-    fn avault(&self, args: &[&str]) -> Command {
-        let mut cmd = self.s.cmd();
-        cmd.args(args).env("AVAULT_IDENTITY", &self.identity);
-        for (k, v) in self.emu.endpoint_env() {
-            cmd.env(k, v);
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = self.avault(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Run(cmd.stdin(Stdio::null()).output().expect("run avault"))
-    }
-
-    /// `avault exec PROFILE -- aws sts get-caller-identity`: the ARN.
-    fn caller_arn(&self, profile: &str, extra: &[&str]) -> String {
-        let aws = emulator::aws_cli();
-        let aws = aws.to_str().expect("utf8");
-        let mut args = vec!["exec", profile];
-        args.extend_from_slice(extra);
-        args.extend(["--", aws, "sts", "get-caller-identity", "--output", "json"]);
-        let out = self.run(&args, &[]);
-        out.success();
-        let doc: Value = serde_json::from_str(&out.stdout()).expect("caller identity JSON");
-        doc["Arn"].as_str().expect("Arn").to_owned()
-    }
-
-    fn json(&self, profile: &str, extra: &[&str], env: &[(&str, &str)]) -> Value {
-        let mut args = vec!["exec", profile, "--json"];
-        args.extend_from_slice(extra);
-        let out = self.run(&args, env);
-        out.success();
-        serde_json::from_str(&out.stdout()).expect("credential_process JSON")
-    }
-}
-
-fn assumed(role: &Role) -> String {
-    format!(
-        "arn:aws:sts::{}:assumed-role/{}/",
-        emulator::ACCOUNT,
-        role.name
-    )
-}
+use support::Run;
+use world::{assumed, aws_command, seconds_left, World};
 
 #[test]
 #[ignore = "needs moto: run scripts/test"]
@@ -296,13 +187,6 @@ fn refresh_near_expiry_no_session_and_duration() {
     assert!(raw.get("SessionToken").is_none() && raw.get("Expiration").is_none());
 }
 
-fn seconds_left(expiration: &str) -> i64 {
-    let at =
-        time::OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
-            .expect("RFC 3339");
-    (at - time::OffsetDateTime::now_utc()).whole_seconds()
-}
-
 #[test]
 #[ignore = "needs moto: run scripts/test"]
 fn web_identity_and_credential_process_sources() {
@@ -426,32 +310,6 @@ fn child_environment_is_exactly_as_aws_vault_builds_it() {
     assert_eq!(code.code(), Some(7));
     let missing = w.run(&["exec", "alice", "--", "no-such-command-here"], &[]);
     assert_eq!(missing.code(), Some(127), "{}", missing.stderr());
-}
-
-/// The AWS CLI with `profile`, whose credentials come from
-/// `credential_process = avault exec … --json`.
-fn aws_command(w: &World, profile: &str) -> Command {
-    let mut cmd = Command::new(emulator::aws_cli());
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", w.s.home())
-        .env("XDG_DATA_HOME", w.s.home().join("data"))
-        .env("AWS_CONFIG_FILE", w.s.config())
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            w.s.home().join("no-credentials"),
-        )
-        .env("AVAULT_IDENTITY", &w.identity)
-        .env("AVAULT_TTY", "none")
-        .env("AWS_PROFILE", profile)
-        .args(["sts", "get-caller-identity", "--output", "json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in w.emu.endpoint_env() {
-        cmd.env(k, v);
-    }
-    cmd
 }
 
 #[test]

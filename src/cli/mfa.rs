@@ -29,7 +29,7 @@ enum Action {
 }
 
 #[derive(clap::Args)]
-#[group(required = true, multiple = false, id = "seed")]
+#[command(group(clap::ArgGroup::new("seed").required(true).args(["totp_uri", "totp_secret"])))]
 struct SetArgs {
     /// The profile (its source_profile chain leads to the stored key)
     profile: String,
@@ -39,11 +39,11 @@ struct SetArgs {
     mfa_serial: Option<String>,
 
     /// The seed as an otpauth:// URI: `-` reads stdin, no value asks on the terminal
-    #[arg(long, value_name = "URI", num_args = 0..=1, default_missing_value = "", group = "seed")]
+    #[arg(long, value_name = "URI", num_args = 0..=1, default_missing_value = "")]
     totp_uri: Option<String>,
 
     /// The seed as base32: `-` reads stdin, no value asks on the terminal
-    #[arg(long, value_name = "BASE32", num_args = 0..=1, default_missing_value = "", group = "seed")]
+    #[arg(long, value_name = "BASE32", num_args = 0..=1, default_missing_value = "")]
     totp_secret: Option<String>,
 }
 

@@ -30,10 +30,10 @@ enum Action {
 }
 
 #[derive(clap::Args)]
-#[group(required = true, multiple = true, id = "what")]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["passphrase", "recipients"])))]
 struct AddArgs {
     /// Add a passphrase, read from AVAULT_NEW_PASSPHRASE or asked twice on the terminal
-    #[arg(long, group = "what")]
+    #[arg(long)]
     passphrase: bool,
 
     /// Add an age X25519 recipient (age1…); repeat for several

@@ -212,7 +212,7 @@ impl<'a> Provider<'a> {
                                 is_role: false,
                             }
                         } else {
-                            self.session_token(p, key, p.mfa_serial.as_deref(), true)?
+                            self.session_token(p, p, key, p.mfa_serial.as_deref(), true)?
                         };
                         self.assume_role(p, base, is_target)
                     }
@@ -223,7 +223,7 @@ impl<'a> Provider<'a> {
                     }),
                     None => {
                         let chained = self.chain.is_source_of_another(&p.name);
-                        self.session_token(p, key, p.mfa_serial.as_deref(), chained)
+                        self.session_token(p, p, key, p.mfa_serial.as_deref(), chained)
                     }
                 }
             }
@@ -245,7 +245,9 @@ impl<'a> Provider<'a> {
                                 .ok_or_else(|| CredsError::Missing {
                                     profile: source.name.clone(),
                                 })?;
-                        self.session_token(source, key, Some(serial), true)?
+                        // The code comes as the role profile says (its
+                        // mfa_process), the session belongs to the key.
+                        self.session_token(source, p, key, Some(serial), true)?
                     }
                     _ => self.provide(index + 1)?,
                 };
@@ -299,9 +301,12 @@ impl<'a> Provider<'a> {
         Ok(fresh)
     }
 
+    /// GetSessionToken for the key of `p`, with a code for `serial` got
+    /// the way `asks` says (its `mfa_process`).
     fn session_token(
         &self,
         p: &Profile,
+        asks: &Profile,
         key: Credentials,
         serial: Option<&str>,
         for_role: bool,
@@ -320,7 +325,7 @@ impl<'a> Provider<'a> {
             serial.unwrap_or("-")
         );
         let credentials = self.cached(&cache_key, &p.name, "sts.GetSessionToken", || {
-            let mfa = serial.map(|s| self.mfa_code(p, s)).transpose()?;
+            let mfa = serial.map(|s| self.mfa_code(asks, s)).transpose()?;
             Ok(self
                 .sts()?
                 .get_session_token(&key, duration, mfa.as_ref())?)
