@@ -263,6 +263,14 @@ fn nesting_guard_clear_and_export_formats() {
     let cleared = w.run(&["clear"], &[]);
     assert_eq!(cleared.success().stdout(), "Cleared 1 sessions.\n");
     assert_eq!(w.run(&["list", "--sessions"], &[]).success().stdout(), "");
+    // rm -s drops the sessions and keeps the key.
+    w.json("alice", &[], &[]);
+    let dropped = w.run(&["rm", "-s", "alice"], &[]);
+    assert_eq!(dropped.success().stdout(), "Deleted 1 sessions.\n");
+    assert_eq!(
+        w.run(&["list", "--credentials"], &[]).success().stdout(),
+        "alice\n"
+    );
 }
 
 #[test]

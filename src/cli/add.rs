@@ -8,7 +8,7 @@ use crate::config::{self, AwsConfig};
 use crate::mfa::TotpSeed;
 use crate::output;
 use crate::terminal::Terminal;
-use crate::vault::StoredProfile;
+use crate::vault::{SessionCache, StoredProfile};
 
 /// Store a profile's long-term AWS access key in the vault.
 #[derive(clap::Args)]
@@ -237,6 +237,8 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
                 rotated: previous.as_ref().map(|_| now.clone()),
             },
         );
+        // A new key makes its old sessions stale (aws-vault drops them too).
+        SessionCache::new(&unlock_vault, payload).remove(|_, s| s.profile == profile)?;
         Ok(previous.is_some())
     })?;
     let add_config = args.add_config && !args.no_add_config;

@@ -3,9 +3,9 @@
 use super::{CliError, Context};
 use crate::output;
 use crate::terminal::Terminal;
-use crate::vault::VaultError;
+use crate::vault::{SessionCache, VaultError};
 
-/// Delete a profile's stored credentials (and its TOTP seeds) from the vault.
+/// Delete a profile's stored credentials (with its TOTP seeds and sessions).
 #[derive(clap::Args)]
 pub(super) struct Args {
     /// The profile name
@@ -14,11 +14,21 @@ pub(super) struct Args {
     /// Do not ask for confirmation
     #[arg(short, long)]
     force: bool,
+
+    /// Drop only the profile's cached sessions; keep its key
+    #[arg(short, long)]
+    sessions_only: bool,
 }
 
 pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let (vault, keys) = ctx.unlock()?;
-    if !vault.open(&keys)?.profiles.contains_key(&args.profile) {
+    let payload = vault.open(&keys)?;
+    if args.sessions_only {
+        let n = SessionCache::new(&vault, &payload).remove(|_, s| s.profile == args.profile)?;
+        output::line(&format!("Deleted {n} sessions."))?;
+        return Ok(());
+    }
+    if !payload.profiles.contains_key(&args.profile) {
         return Err(VaultError::ProfileNotFound(args.profile).into());
     }
     if !args.force {
@@ -47,6 +57,8 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
             .map(drop)
             .ok_or_else(|| VaultError::ProfileNotFound(args.profile.clone()))
     })?;
+    // Its sessions were made from the deleted key: drop them too.
+    SessionCache::new(&vault, &payload).remove(|_, s| s.profile == args.profile)?;
     output::status(&format!(
         "Deleted credentials of profile \"{}\".",
         args.profile
