@@ -247,3 +247,35 @@ fn secrets_never_reach_output_even_with_debug() {
         out.success();
     }
 }
+
+#[test]
+fn config_mistakes_are_reported_with_file_and_line() {
+    let s = Sandbox::new();
+    let (identity, _) = s.init_identity();
+    s.write_config(
+        "[profile a]\nsource_profile = b\nrole_arn = arn:aws:iam::123456789012:role/x\n\
+         [profile b]\nsource_profile = a\nrole_arn = arn:aws:iam::123456789012:role/y\n\
+         [profile bad-arn]\nrole_arn = not-an-arn\nsource_profile = a\n\
+         [profile ghost]\nsource_profile = nobody\n",
+    );
+    let id = ("AVAULT_IDENTITY", identity.as_str());
+    let config = s.config().display().to_string();
+    let cycle = s.run(&["exec", "a", "--json"], &[id]);
+    cycle.fails_with("cycle");
+    assert!(
+        cycle.stderr().contains(&format!("{config}:")),
+        "{}",
+        cycle.stderr()
+    );
+    s.run(&["exec", "bad-arn", "--json"], &[id])
+        .fails_with(&format!("{config}:8"));
+    s.run(&["exec", "ghost", "--json"], &[id])
+        .fails_with("nobody");
+    s.run(&["exec", "missing", "--json"], &[id])
+        .fails_with("missing");
+    s.run(
+        &["exec", "a", "--json"],
+        &[id, ("AWS_SESSION_TOKEN_TTL", "soon")],
+    )
+    .fails_with("AWS_SESSION_TOKEN_TTL");
+}
