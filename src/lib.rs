@@ -20,6 +20,7 @@ pub mod terminal;
 pub mod unlock;
 pub mod vault;
 
+mod shell;
 mod time_fmt;
 mod zbuf;
 

@@ -119,25 +119,11 @@ fn totp_seed_is_stored_under_its_device() {
     cmd.args(["add", "prod", "--env", "--totp-secret", "-"])
         .env("AVAULT_IDENTITY", &identity)
         .env("AWS_ACCESS_KEY_ID", KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{}\n", SEED.to_lowercase()).as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!String::from_utf8_lossy(&out.stderr).contains(SEED));
+        .env("AWS_SECRET_ACCESS_KEY", SECRET);
+    let out = support::run_with_stdin(cmd, format!("{}\n", SEED.to_lowercase()).as_bytes());
+    out.success();
+    assert!(!out.stderr().contains(SEED));
+
     let keys =
         avault::unlock::Keys::new(avault::unlock::parse_identity(&identity).expect("id"), None);
     let payload = avault::vault::Vault::at(s.vault())

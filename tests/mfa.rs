@@ -9,7 +9,6 @@ mod world;
 
 use std::os::unix::fs::PermissionsExt;
 
-use support::Run;
 use world::{assumed, World};
 
 /// alice's key stored without a seed; `ops` is a role behind her device.
@@ -32,19 +31,9 @@ fn mfa_set_and_code_and_a_used_step_is_never_resent() {
     let w = World::new();
     let ops = with_role(&w, "");
     // The seed goes to alice's key, found through ops's source_profile.
-    let mut cmd = w.avault(&["mfa", "set", "ops", "--totp-secret", "-"]);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(w.mfa.seed_base32.as_bytes())
-        .expect("seed");
-    let set = Run(child.wait_with_output().expect("wait"));
+    let cmd = w.avault(&["mfa", "set", "ops", "--totp-secret", "-"]);
+    let set = support::run_with_stdin(cmd, w.mfa.seed_base32.as_bytes());
+
     assert!(set
         .success()
         .stderr()

@@ -8,7 +8,6 @@
 //! roles behind one device cost one code.
 
 use std::cell::OnceCell;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -448,7 +447,7 @@ impl<'a> Provider<'a> {
                 std::fs::read(file).map_err(|e| fail(format!("cannot read {file}: {e}")))?,
             )
         } else if let Some(cmd) = &p.web_identity_token_process {
-            run_shell(cmd.expose_command()).map_err(fail)?
+            crate::shell::stdout_of(crate::shell::sh(cmd.expose_command())).map_err(fail)?
         } else {
             return Err(fail("no token file or process".into()));
         };
@@ -470,7 +469,8 @@ impl<'a> Provider<'a> {
         };
         let cache_key = format!("process:{}:{}", p.name, digest(&[cmd.expose_command()]));
         let credentials = self.cached(&cache_key, &p.name, "credential_process", || {
-            let out = run_shell(cmd.expose_command()).map_err(fail)?;
+            let out =
+                crate::shell::stdout_of(crate::shell::sh(cmd.expose_command())).map_err(fail)?;
             Credentials::from_process_json(&out).map_err(fail)
         })?;
         Ok(Obtained {
@@ -512,27 +512,4 @@ impl<'a> Provider<'a> {
             code,
         })
     }
-}
-
-/// Runs `cmd` with `/bin/sh -c`, stdin and stderr passed through, and
-/// returns its stdout. Unlock secrets are not passed on.
-fn run_shell(cmd: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-    let mut command = Command::new("/bin/sh");
-    command
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .stdout(Stdio::piped());
-    for var in crate::unlock::UNLOCK_SECRET_VARS {
-        command.env_remove(var);
-    }
-    let out = command
-        .output()
-        .map_err(|e| format!("cannot start /bin/sh: {e}"))?;
-    let stdout = Zeroizing::new(out.stdout);
-    if !out.status.success() {
-        return Err(format!("it exited with {}", out.status));
-    }
-    Ok(stdout)
 }

@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretString};
-use zeroize::Zeroizing;
 
 use super::TotpSeed;
 use crate::terminal::Terminal;
@@ -111,22 +110,9 @@ fn check_digits(code: &str, source_name: &'static str) -> Result<(), MfaError> {
     }
 }
 
-fn run_for_code(mut command: Command, what: &'static str) -> Result<SecretString, MfaError> {
-    command.stdin(Stdio::inherit()).stdout(Stdio::piped());
-    for var in crate::unlock::UNLOCK_SECRET_VARS {
-        command.env_remove(var);
-    }
-    let out = command.output().map_err(|e| MfaError::Command {
-        what,
-        reason: format!("cannot start it: {e}"),
-    })?;
-    let stdout = Zeroizing::new(out.stdout);
-    if !out.status.success() {
-        return Err(MfaError::Command {
-            what,
-            reason: format!("it exited with {}", out.status),
-        });
-    }
+fn run_for_code(command: Command, what: &'static str) -> Result<SecretString, MfaError> {
+    let stdout =
+        crate::shell::stdout_of(command).map_err(|reason| MfaError::Command { what, reason })?;
     let text = String::from_utf8_lossy(&stdout).trim().to_owned();
     check_digits(&text, what)?;
     Ok(SecretString::from(text))
@@ -195,6 +181,7 @@ fn ykman(serial: &str) -> Result<SecretString, MfaError> {
     command.arg(name);
     // "Touch your YubiKey" must reach a person even when our stderr is a
     // pipe (credential_process): send ykman's stderr to the terminal.
+    command.stdin(Stdio::inherit());
     match std::fs::OpenOptions::new().write(true).open("/dev/tty") {
         Ok(tty) => command.stderr(Stdio::from(tty)),
         Err(_) => command.stderr(Stdio::inherit()),
@@ -209,9 +196,7 @@ pub fn code_for(serial: &str, sources: &TokenSources<'_>) -> Result<SecretString
         return Ok(code.clone());
     }
     if let Some(cmd) = sources.process {
-        let mut command = Command::new("/bin/sh");
-        command.arg("-c").arg(cmd).stderr(Stdio::inherit());
-        return run_for_code(command, "mfa_process");
+        return run_for_code(crate::shell::sh(cmd), "mfa_process");
     }
     if let Some(seed) = sources.seed {
         return code_from_seed(serial, seed, sources.claim_step);

@@ -8,10 +8,8 @@
 //! With nothing set and no terminal, fail at once rather than hang.
 
 use std::ffi::OsString;
-use std::process::{Command, Stdio};
 
 use secrecy::{ExposeSecret, SecretString};
-use zeroize::Zeroizing;
 
 use super::{Keys, PassphraseIdentity, UnlockError};
 use crate::terminal::Terminal;
@@ -60,27 +58,8 @@ fn passphrase_without_prompt() -> Result<Option<(SecretString, &'static str)>, U
 }
 
 fn run_passphrase_command(cmd: &str) -> Result<SecretString, UnlockError> {
-    let mut command = Command::new("/bin/sh");
-    command
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .stdout(Stdio::piped());
-    for var in UNLOCK_SECRET_VARS {
-        command.env_remove(var);
-    }
-    let output = command
-        .output()
-        .map_err(|e| UnlockError::PassphraseCommand {
-            reason: format!("cannot start /bin/sh: {e}"),
-        })?;
-    let stdout = Zeroizing::new(output.stdout);
-    if !output.status.success() {
-        return Err(UnlockError::PassphraseCommand {
-            reason: format!("it exited with {}", output.status),
-        });
-    }
+    let stdout = crate::shell::stdout_of(crate::shell::sh(cmd))
+        .map_err(|reason| UnlockError::PassphraseCommand { reason })?;
     let text = std::str::from_utf8(&stdout).map_err(|_| UnlockError::PassphraseCommand {
         reason: "its output is not UTF-8".into(),
     })?;

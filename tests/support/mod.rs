@@ -103,6 +103,19 @@ impl Sandbox {
     }
 }
 
+/// Runs `cmd` with `input` on its stdin (a seed given as `--totp-secret -`).
+pub fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Run {
+    use std::io::Write;
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).expect("write stdin");
+    drop(stdin);
+    Run(child.wait_with_output().expect("wait"))
+}
+
 pub struct Run(pub Output);
 
 impl Run {

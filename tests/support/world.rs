@@ -57,20 +57,13 @@ impl World {
         }
         let mut cmd = self.avault(&args);
         cmd.env("AWS_ACCESS_KEY_ID", &self.alice.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.alice.secret_access_key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn");
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        if seed {
-            stdin
-                .write_all(self.mfa.seed_base32.as_bytes())
-                .expect("write");
-        }
-        drop(stdin);
-        Run(child.wait_with_output().expect("wait")).success();
+            .env("AWS_SECRET_ACCESS_KEY", &self.alice.secret_access_key);
+        let seed = if seed {
+            self.mfa.seed_base32.as_bytes()
+        } else {
+            b""
+        };
+        crate::support::run_with_stdin(cmd, seed).success();
     }
 
     /// avault with the emulator's endpoint and the identity.
