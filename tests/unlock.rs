@@ -247,3 +247,48 @@ fn kdf_parameters_are_stored_and_bounded() {
         .fails_with("argon2id parameters refused");
     assert!(!t.vault().exists());
 }
+
+#[test]
+fn a_yubikey_recipient_is_sealed_in_software_and_kept_across_writes() {
+    let s = Sandbox::new();
+    s.init_passphrase();
+    // age-plugin-yubikey's recipient format; no card is needed to seal.
+    let piv = "age1yubikey1qf0l9gks6x65ha077wq3w3u8fy02tpg3cd9w5j0jlgpfgqkcut2lwujzwye";
+    s.run(&["unlockers", "add", "--recipient", piv], &[PW])
+        .success();
+    s.add("prod", PW).success();
+    let header = String::from_utf8_lossy(&s.vault_bytes()).into_owned();
+    // The stanza tag is the first 4 bytes of SHA-256 of the point.
+    assert!(header.contains("\n-> piv-p256 14yi6A "), "{header}");
+    assert!(header.contains("\n-> avault-argon2id "), "{header}");
+    let listed = s.run(&["unlockers"], &[PW]);
+    let listed = listed.success().stdout();
+    assert!(
+        listed.contains("piv-p256") && listed.contains(piv),
+        "{listed}"
+    );
+    // Not an identity, and not a recipient at all.
+    s.run(
+        &[
+            "unlockers",
+            "add",
+            "-r",
+            "AGE-PLUGIN-YUBIKEY-1QSPSYQVZ0DJFDPGWQ2RKZ",
+        ],
+        &[PW],
+    )
+    .fails_with("identity");
+    s.run(&["unlockers", "add", "-r", "age1nonsense"], &[PW])
+        .fails_with("recipient");
+}
+
+#[test]
+fn a_plugin_recipient_needs_its_plugin_on_path() {
+    let s = Sandbox::new();
+    s.init_passphrase();
+    // A well-formed recipient of a plugin that is not installed.
+    let hrp = bech32::Hrp::parse("age1example").expect("hrp");
+    let recipient = bech32::encode::<bech32::Bech32>(hrp, &[1u8; 32]).expect("bech32");
+    let out = s.run(&["unlockers", "add", "-r", &recipient], &[PW]);
+    out.fails_with("age-plugin-example is not on PATH");
+}

@@ -14,7 +14,8 @@ pub(super) struct Args {
     #[arg(long)]
     passphrase: bool,
 
-    /// An age X25519 recipient (age1…) whose identity may open the vault;
+    /// An age recipient whose identity may open the vault: X25519 (age1…),
+    /// YubiKey PIV (age1yubikey1…) or any plugin's (age1NAME1…);
     /// repeat for several
     #[arg(long = "recipient", short = 'r', value_name = "AGE_RECIPIENT")]
     recipients: Vec<String>,
@@ -63,7 +64,7 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     }
     let mut unlockers = Vec::new();
     for recipient in &args.recipients {
-        unlockers.push(UnlockerRecord::x25519(recipient)?);
+        unlockers.push(UnlockerRecord::for_recipient(recipient)?);
     }
     if use_passphrase {
         let passphrase = unlock::new_passphrase(NewPassphraseSource::UnlockVariables)?;
@@ -72,10 +73,7 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
             UnlockerRecord::passphrase(&passphrase, params.unwrap_or_default())?,
         );
     }
-    let kinds: Vec<String> = unlockers
-        .iter()
-        .map(|u| format!("{:?}", u.kind).to_lowercase())
-        .collect();
+    let kinds: Vec<String> = unlockers.iter().map(|u| u.kind.name().to_owned()).collect();
     vault.create(&Payload::new(unlockers))?;
     output::status(&format!(
         "Created vault {} (unlockers: {}).",

@@ -36,7 +36,8 @@ struct AddArgs {
     #[arg(long)]
     passphrase: bool,
 
-    /// Add an age X25519 recipient (age1…); repeat for several
+    /// Add an age recipient: X25519 (age1…), YubiKey PIV (age1yubikey1…) or
+    /// any plugin's (age1NAME1…); repeat for several
     #[arg(
         long = "recipient",
         short = 'r',
@@ -69,7 +70,7 @@ fn list(ctx: &Context) -> Result<(), CliError> {
     for u in &payload.unlockers {
         rows.push(vec![
             u.id.clone(),
-            format!("{:?}", u.kind).to_lowercase(),
+            u.kind.name().to_owned(),
             u.describe(),
             u.added.clone(),
         ]);
@@ -83,7 +84,7 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), CliError> {
     let (vault, keys) = ctx.unlock()?;
     let mut records = Vec::new();
     for r in &args.recipients {
-        records.push(UnlockerRecord::x25519(r)?);
+        records.push(UnlockerRecord::for_recipient(r)?);
     }
     if args.passphrase {
         // Fail on a wrong unlock before asking for the new passphrase.

@@ -8,31 +8,38 @@ use zeroize::Zeroizing;
 
 use super::UnlockError;
 
-/// Parses `AVAULT_IDENTITY`: a literal `AGE-SECRET-KEY-1…`, or a path to an
-/// identity file (the format `age-keygen` writes; comments allowed).
+/// Parses `AVAULT_IDENTITY`: a literal identity (`AGE-SECRET-KEY-1…`, or a
+/// plugin's `AGE-PLUGIN-NAME-1…`), or a path to an identity file (the format
+/// `age-keygen` and age plugins write; comments allowed). Plugin identities
+/// run `age-plugin-NAME` from PATH when a stanza is theirs.
 pub fn parse_identity(value: &str) -> Result<Vec<Box<dyn age::Identity>>, UnlockError> {
     let value = value.trim();
-    if value.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
-        let id = age::x25519::Identity::from_str(value).map_err(|_| UnlockError::Identity {
-            reason: "the literal age identity is malformed".into(),
+    let (bytes, origin) = if value.to_ascii_uppercase().starts_with("AGE-") {
+        (
+            Zeroizing::new(value.as_bytes().to_vec()),
+            "the literal identity".to_owned(),
+        )
+    } else {
+        let path = std::path::Path::new(value);
+        let bytes = std::fs::read(path).map_err(|e| UnlockError::Identity {
+            reason: format!("cannot read identity file {}: {e}", path.display()),
         })?;
-        return Ok(vec![Box::new(id)]);
-    }
-    let path = std::path::Path::new(value);
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| UnlockError::Identity {
-        reason: format!("cannot read identity file {}: {e}", path.display()),
-    })?);
+        (Zeroizing::new(bytes), path.display().to_string())
+    };
     let file = age::IdentityFile::from_buffer(BufReader::new(&bytes[..])).map_err(|_| {
         UnlockError::Identity {
-            reason: format!("{} is not an age identity file", path.display()),
+            reason: format!("{origin} is not an age identity"),
         }
     })?;
-    let ids = file.into_identities().map_err(|_| UnlockError::Identity {
-        reason: format!("{} holds no usable age identity", path.display()),
-    })?;
+    let ids = file
+        .with_callbacks(super::TerminalCallbacks)
+        .into_identities()
+        .map_err(|_| UnlockError::Identity {
+            reason: format!("{origin} holds no usable age identity"),
+        })?;
     if ids.is_empty() {
         return Err(UnlockError::Identity {
-            reason: format!("{} holds no age identity", path.display()),
+            reason: format!("{origin} holds no age identity"),
         });
     }
     Ok(ids

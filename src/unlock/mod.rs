@@ -6,12 +6,15 @@
 
 mod identity;
 pub mod passphrase;
+pub mod piv_p256;
+mod plugin;
 mod source;
 
 use secrecy::SecretString;
 
 pub use identity::{generate_identity, parse_identity, parse_recipient};
 pub use passphrase::{KdfParams, Kek, PassphraseIdentity, PassphraseRecipient};
+pub use plugin::{build_recipient, classify_recipient, RecipientKind, TerminalCallbacks};
 pub use source::{
     existing_passphrase, keys_from_environment, new_passphrase, NewPassphraseSource,
     UNLOCK_SECRET_VARS,
@@ -40,6 +43,12 @@ pub enum UnlockError {
         shown: String,
         /// Why it was refused.
         reason: String,
+    },
+    /// A plugin recipient's binary is not installed.
+    #[error("age-plugin-{name} is not on PATH: it is needed to seal the vault for its unlocker")]
+    PluginMissing {
+        /// The plugin's name.
+        name: String,
     },
     /// `AVAULT_PASSPHRASE_COMMAND` failed.
     #[error("AVAULT_PASSPHRASE_COMMAND failed: {reason}")]

@@ -63,6 +63,23 @@ pub enum UnlockerType {
     Passphrase,
     /// An age X25519 identity.
     X25519,
+    /// A YubiKey PIV slot (age-plugin-yubikey's `piv-p256`).
+    #[serde(rename = "piv-p256")]
+    PivP256,
+    /// Any age plugin.
+    Plugin,
+}
+
+impl UnlockerType {
+    /// Its name, as the payload and `avault unlockers` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnlockerType::Passphrase => "passphrase",
+            UnlockerType::X25519 => "x25519",
+            UnlockerType::PivP256 => "piv-p256",
+            UnlockerType::Plugin => "plugin",
+        }
+    }
 }
 
 /// One way to open the vault.
@@ -75,7 +92,7 @@ pub struct UnlockerRecord {
     pub kind: UnlockerType,
     /// When it was added.
     pub added: String,
-    /// For X25519: the public recipient.
+    /// For X25519, PIV and plugins: the public recipient.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,
     /// For a passphrase: salt, cost and the derived key.
@@ -163,7 +180,9 @@ impl Payload {
         }
         for u in &self.unlockers {
             let ok = match u.kind {
-                UnlockerType::X25519 => u.recipient.is_some() && u.argon2id.is_none(),
+                UnlockerType::X25519 | UnlockerType::PivP256 | UnlockerType::Plugin => {
+                    u.recipient.is_some() && u.argon2id.is_none()
+                }
                 UnlockerType::Passphrase => u.argon2id.is_some() && u.recipient.is_none(),
             };
             if !ok {
@@ -271,16 +290,33 @@ impl UnlockerRecord {
         })
     }
 
-    /// An X25519 unlocker for an `age1…` recipient.
-    pub fn x25519(recipient: &str) -> Result<Self, VaultError> {
-        let parsed = unlock::parse_recipient(recipient.trim())?;
+    /// An unlocker for an age recipient: X25519 (`age1…`), a YubiKey PIV
+    /// key (`age1yubikey1…`) or any plugin's (`age1<name>1…`).
+    pub fn for_recipient(recipient: &str) -> Result<Self, VaultError> {
+        let (kind, canonical) = unlock::classify_recipient(recipient)?;
         Ok(UnlockerRecord {
             id: random_hex(4),
-            kind: UnlockerType::X25519,
+            kind: match kind {
+                unlock::RecipientKind::X25519 => UnlockerType::X25519,
+                unlock::RecipientKind::PivP256 => UnlockerType::PivP256,
+                unlock::RecipientKind::Plugin(_) => UnlockerType::Plugin,
+            },
             added: crate::time_fmt::now_rfc3339(),
-            recipient: Some(parsed.to_string()),
+            recipient: Some(canonical),
             argon2id: None,
         })
+    }
+
+    /// An X25519 unlocker for an `age1…` recipient.
+    pub fn x25519(recipient: &str) -> Result<Self, VaultError> {
+        let record = Self::for_recipient(recipient)?;
+        if record.kind != UnlockerType::X25519 {
+            return Err(VaultError::Unlock(UnlockError::Recipient {
+                shown: recipient.chars().take(24).collect(),
+                reason: "not an X25519 recipient".into(),
+            }));
+        }
+        Ok(record)
     }
 
     /// One line describing it, with no secret (`unlockers` listing).
@@ -299,7 +335,7 @@ impl UnlockerRecord {
 
     fn recipient(&self) -> Result<Box<dyn age::Recipient>, VaultError> {
         match (&self.recipient, &self.argon2id) {
-            (Some(r), None) => Ok(Box::new(unlock::parse_recipient(r)?)),
+            (Some(r), None) => Ok(unlock::build_recipient(r)?),
             (None, Some(seal)) => {
                 let salt = seal.salt_bytes()?;
                 let kek = seal.kek()?;
