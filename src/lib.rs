@@ -13,6 +13,9 @@ pub mod cli;
 pub mod config;
 pub mod creds;
 pub mod deliver;
+#[cfg(feature = "yubikey")]
+pub mod hw;
+pub mod import;
 pub mod mfa;
 pub mod output;
 pub mod process;
@@ -28,5 +31,6 @@ mod zbuf;
 #[doc(hidden)]
 pub mod internal {
     pub use crate::config::resolve_every_profile;
+    pub use crate::import::fuzz_jwe_parse;
     pub use crate::vault::codec::{decode_payload, open_bytes};
 }

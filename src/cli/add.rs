@@ -50,7 +50,7 @@ pub(super) struct Args {
 }
 
 /// Checks a profile name: it must fit in an INI section header.
-fn check_profile_name(name: &str) -> Result<(), CliError> {
+pub(super) fn check_profile_name(name: &str) -> Result<(), CliError> {
     let bad = name.is_empty()
         || name.trim() != name
         || name
@@ -67,7 +67,7 @@ fn check_profile_name(name: &str) -> Result<(), CliError> {
 
 /// Checks the shape of an access key id: 16-128 upper-case letters and
 /// digits; `ASIA…` keys are temporary and cannot be stored alone.
-fn check_access_key_id(id: &str) -> Result<(), CliError> {
+pub(super) fn check_access_key_id(id: &str) -> Result<(), CliError> {
     let hint = "copy the access key id (it starts with AKIA) from the IAM console or `aws iam create-access-key`";
     if !(16..=128).contains(&id.len())
         || !id
@@ -91,7 +91,7 @@ fn check_access_key_id(id: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-fn check_secret_key(secret: &SecretString) -> Result<(), CliError> {
+pub(super) fn check_secret_key(secret: &SecretString) -> Result<(), CliError> {
     let s = secret.expose_secret();
     if !(16..=128).contains(&s.len()) || !s.chars().all(|c| c.is_ascii_graphic()) {
         return Err(CliError::input(
@@ -102,7 +102,7 @@ fn check_secret_key(secret: &SecretString) -> Result<(), CliError> {
     Ok(())
 }
 
-fn check_mfa_serial(serial: &str) -> Result<(), CliError> {
+pub(super) fn check_mfa_serial(serial: &str) -> Result<(), CliError> {
     let arn_ok = serial
         .strip_prefix("arn:")
         .and_then(|rest| {

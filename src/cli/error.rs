@@ -41,6 +41,9 @@ pub enum CliError {
     /// From MFA.
     #[error(transparent)]
     Mfa(#[from] crate::mfa::MfaError),
+    /// From `import`.
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
     /// `exec` could not start the command.
     #[error("cannot run {program}: {source}")]
     Exec {
@@ -82,6 +85,7 @@ impl CliError {
             CliError::Config(e) => e.hint(),
             CliError::Creds(e) => e.hint(),
             CliError::Mfa(e) => e.hint(),
+            CliError::Import(e) => e.hint(),
             _ => None,
         }
     }

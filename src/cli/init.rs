@@ -22,6 +22,9 @@ pub(super) struct Args {
 
     #[command(flatten)]
     kdf: KdfArgs,
+
+    #[command(flatten)]
+    yubikey: super::yubikey::YubiKeyArgs,
 }
 
 /// Argon2id cost, shared by the commands that set a passphrase.
@@ -55,7 +58,7 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         return Err(VaultError::AlreadyExists(vault.path().to_owned()).into());
     }
     let params = args.kdf.params()?;
-    let use_passphrase = args.passphrase || args.recipients.is_empty();
+    let use_passphrase = args.passphrase || (args.recipients.is_empty() && !args.yubikey.yubikey);
     if params.is_some() && !use_passphrase {
         return Err(CliError::usage(
             "--kdf-memory and --kdf-time set the passphrase's cost",
@@ -65,6 +68,9 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let mut unlockers = Vec::new();
     for recipient in &args.recipients {
         unlockers.push(UnlockerRecord::for_recipient(recipient)?);
+    }
+    if args.yubikey.yubikey {
+        unlockers.push(super::yubikey::unlocker(&args.yubikey)?);
     }
     if use_passphrase {
         let passphrase = unlock::new_passphrase(NewPassphraseSource::UnlockVariables)?;

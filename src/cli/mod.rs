@@ -7,6 +7,7 @@ mod error;
 mod exec;
 mod exit;
 mod export;
+mod import;
 mod init;
 mod issue;
 mod list;
@@ -15,6 +16,7 @@ mod passwd;
 mod remove;
 mod seed_input;
 mod unlockers;
+mod yubikey;
 
 use std::path::PathBuf;
 
@@ -79,6 +81,8 @@ enum Command {
     Clear(clear::Args),
     /// Store an MFA device's TOTP seed, or print its current code
     Mfa(mfa::Args),
+    /// Import long-term keys from aws-vault's file backend or ~/.aws/credentials
+    Import(import::Args),
 }
 
 /// What every command needs: where the vault is, and how loud to be.
@@ -110,9 +114,9 @@ impl Context {
     /// The vault, which must exist, and keys that are meant to open it.
     fn unlock(&self) -> Result<(Vault, Keys), CliError> {
         let vault = self.vault()?;
-        let has_passphrase = vault.has_passphrase_stanza()?;
+        let stanzas = vault.stanza_tags()?;
         let label = vault.path().display().to_string();
-        let keys = unlock::keys_from_environment(&label, has_passphrase)?;
+        let keys = unlock::keys_from_environment(&label, &stanzas)?;
         crate::output::debug(
             self.debug,
             &format!("unlocking {label} with {}", keys.sources()),
@@ -168,6 +172,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export(args) => export::run(&ctx, args),
         Command::Clear(args) => clear::run(&ctx, args),
         Command::Mfa(args) => mfa::run(&ctx, args),
+        Command::Import(args) => import::run(&ctx, args),
     }
 }
 

@@ -30,7 +30,7 @@ enum Action {
 }
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["passphrase", "recipients"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["passphrase", "recipients", "yubikey"])))]
 struct AddArgs {
     /// Add a passphrase, read from AVAULT_NEW_PASSPHRASE or asked twice on the terminal
     #[arg(long)]
@@ -48,6 +48,9 @@ struct AddArgs {
 
     #[command(flatten)]
     kdf: KdfArgs,
+
+    #[command(flatten)]
+    yubikey: super::yubikey::YubiKeyArgs,
 }
 
 pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
@@ -85,6 +88,11 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), CliError> {
     let mut records = Vec::new();
     for r in &args.recipients {
         records.push(UnlockerRecord::for_recipient(r)?);
+    }
+    if args.yubikey.yubikey {
+        // Open first: a wrong unlock fails before the card is touched.
+        drop(vault.open(&keys)?);
+        records.push(super::yubikey::unlocker(&args.yubikey)?);
     }
     if args.passphrase {
         // Fail on a wrong unlock before asking for the new passphrase.

@@ -19,6 +19,7 @@ mod duration;
 mod error;
 mod file;
 mod fuzz;
+mod layout;
 mod overrides;
 mod profile;
 mod resolve;
@@ -35,6 +36,7 @@ pub use error::{ConfigError, Location};
 pub use file::{AwsConfig, Entry, Section};
 #[doc(hidden)]
 pub use fuzz::resolve_every_profile;
+pub(crate) use layout::{ini_layout, IniLayout, KeyPosition};
 pub use overrides::{EnvOverrides, FlagOverrides};
 pub use profile::{CredentialSource, ProcessCommand, Profile, ProfileChain, StsRegionalEndpoints};
 pub use resolve::Resolver;

@@ -26,6 +26,12 @@ pub(super) struct KeyLine {
     pub(super) key: String,
     /// 1-based line.
     pub(super) line: usize,
+    /// Where the value stands on that line: a byte range of the input,
+    /// trimmed and without an inline comment.
+    pub(super) value: std::ops::Range<usize>,
+    /// Later lines that continue the value (indented or after a trailing
+    /// backslash), 1-based; comment lines between them are not among them.
+    pub(super) continued: Vec<usize>,
 }
 
 /// The scanned text.
@@ -59,8 +65,12 @@ pub(super) fn scan(text: &str) -> Result<Scanned, ScanError> {
     let mut in_value = false;
     // The last line ended with an odd backslash: this one is part of it.
     let mut joined = false;
+    // Byte offset of the current line in `text`.
+    let mut start = 0;
     for (index, raw) in text.split('\n').enumerate() {
         let line = index + 1;
+        let line_start = start;
+        start += raw.len() + 1;
         if index > 0 {
             out.text.push('\n');
         }
@@ -75,6 +85,7 @@ pub(super) fn scan(text: &str) -> Result<Scanned, ScanError> {
             let kept = strip_inline_comment(raw);
             joined = ends_with_odd_backslash(kept);
             out.text.push_str(kept);
+            continue_value(&mut out, line);
             continue;
         }
         let content = raw.trim_start();
@@ -87,8 +98,10 @@ pub(super) fn scan(text: &str) -> Result<Scanned, ScanError> {
         if in_value && raw.starts_with([' ', '\t']) {
             joined = ends_with_odd_backslash(kept);
             out.text.push_str(kept);
+            continue_value(&mut out, line);
             continue;
         }
+        let kept_start = line_start + kept.len() - kept.trim_start().len();
         let kept = kept.trim_start();
         if let Some(inner) = kept.strip_prefix('[') {
             // As aws-vault's INI reader: up to the last `]`; the rest of
@@ -130,16 +143,27 @@ pub(super) fn scan(text: &str) -> Result<Scanned, ScanError> {
                 message: "missing key name before = or :",
             });
         }
+        let rest = &kept[separator + 1..];
+        let value_start = kept_start + separator + 1 + rest.len() - rest.trim_start().len();
         out.keys.push(KeyLine {
             section: section.clone(),
             key: key.to_ascii_lowercase(),
             line,
+            value: value_start..value_start + rest.trim().len(),
+            continued: Vec::new(),
         });
         out.text.push_str(kept);
         in_value = true;
         joined = ends_with_odd_backslash(kept);
     }
     Ok(out)
+}
+
+/// Records `line` as a continuation of the last key's value.
+fn continue_value(out: &mut Scanned, line: usize) {
+    if let Some(key) = out.keys.last_mut() {
+        key.continued.push(line);
+    }
 }
 
 /// The line up to its inline comment: the first `#` or `;` that follows a
@@ -264,6 +288,26 @@ mod tests {
         assert_eq!(err("[a\\]\n"), Some(1));
         assert_eq!(err("[a]\nk = v\rw\n"), Some(2));
         assert_eq!(err("[a]\nk\\=v\n"), Some(2));
+    }
+
+    #[test]
+    fn keys_know_where_their_values_stand() {
+        let text = "[a]\r\n  Key = some value ; c\r\nempty =\nurl: https://x/#y # z\nlong = a\n  b\n# c\n  c\\\nd\n";
+        let s = scan(text).expect("scans");
+        let got: Vec<_> = s
+            .keys
+            .iter()
+            .map(|k| (k.key.as_str(), &text[k.value.clone()], k.continued.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("key", "some value", vec![]),
+                ("empty", "", vec![]),
+                ("url", "https://x/#y", vec![]),
+                ("long", "a", vec![6, 8, 9]),
+            ]
+        );
     }
 
     #[test]

@@ -5,4 +5,4 @@ mod seed;
 mod token;
 
 pub use seed::{SeedError, TotpSeed};
-pub use token::{code_for, MfaError, PromptDriver, TokenSources};
+pub use token::{code_for, yubikey_code, MfaError, PromptDriver, TokenSources};

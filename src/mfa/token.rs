@@ -16,8 +16,11 @@ pub enum PromptDriver {
     /// Ask on the terminal.
     #[default]
     Terminal,
-    /// Run `ykman oath … code` (YubiKey OATH through Yubico's CLI).
+    /// Run `ykman oath … code` (YubiKey OATH through Yubico's CLI); with
+    /// the `yubikey` feature, the OATH applet is asked directly instead.
     Ykman,
+    /// The YubiKey's OATH applet, directly (feature `yubikey`).
+    YubiKey,
 }
 
 impl std::str::FromStr for PromptDriver {
@@ -27,6 +30,7 @@ impl std::str::FromStr for PromptDriver {
         match s {
             "terminal" | "" => Ok(PromptDriver::Terminal),
             "ykman" => Ok(PromptDriver::Ykman),
+            "yubikey" => Ok(PromptDriver::YubiKey),
             other => Err(MfaError::UnknownPrompt(other.to_owned())),
         }
     }
@@ -37,7 +41,7 @@ impl std::str::FromStr for PromptDriver {
 #[non_exhaustive]
 pub enum MfaError {
     /// `--prompt` names a driver avault does not have.
-    #[error("unknown prompt driver {0:?}: avault has terminal and ykman")]
+    #[error("unknown prompt driver {0:?}: avault has terminal, ykman and yubikey")]
     UnknownPrompt(String),
     /// The code given is not 6 to 8 digits.
     #[error("the MFA code from {source_name} is not 6 to 8 digits")]
@@ -73,6 +77,13 @@ pub enum MfaError {
     /// Recording the used code failed.
     #[error("{0}")]
     Record(String),
+    /// The YubiKey could not give a code.
+    #[cfg(feature = "yubikey")]
+    #[error(transparent)]
+    Hardware(#[from] crate::hw::HwError),
+    /// `--prompt yubikey` in a build without the feature.
+    #[error("this avault was built without YubiKey support")]
+    NoYubiKeySupport,
 }
 
 impl MfaError {
@@ -82,6 +93,11 @@ impl MfaError {
             MfaError::NoTerminal { .. } => Some(
                 "pass --mfa-token CODE, set mfa_process in the profile, or store the device's seed: avault mfa set PROFILE"
                     .into(),
+            ),
+            #[cfg(feature = "yubikey")]
+            MfaError::Hardware(e) => e.hint(),
+            MfaError::NoYubiKeySupport => Some(
+                "reinstall with: cargo install --path . --features yubikey, or use --prompt ykman".into(),
             ),
             _ => None,
         }
@@ -158,11 +174,55 @@ fn code_from_seed(
     }
 }
 
-fn ykman(serial: &str) -> Result<SecretString, MfaError> {
-    let name = std::env::var("YKMAN_OATH_CREDENTIAL_NAME")
+/// The OATH credential name for a device: `YKMAN_OATH_CREDENTIAL_NAME`,
+/// else its serial (ykman's convention, which aws-vault follows).
+fn oath_name(serial: &str) -> String {
+    std::env::var("YKMAN_OATH_CREDENTIAL_NAME")
         .ok()
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| serial.to_owned());
+        .unwrap_or_else(|| serial.to_owned())
+}
+
+/// A code from the YubiKey's OATH applet (`YKMAN_OATH_DEVICE_SERIAL` picks
+/// the key); asks for the applet's password (`AVAULT_OATH_PASSWORD`, or
+/// the terminal) when it has one, and says "touch" when it wants one.
+#[cfg(feature = "yubikey")]
+pub fn yubikey_code(serial: &str) -> Result<SecretString, MfaError> {
+    let device = std::env::var("YKMAN_OATH_DEVICE_SERIAL")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let mut oath = crate::hw::YubiKey::open(device)?.into_oath()?;
+    if oath.needs_password() {
+        let password = match std::env::var_os("AVAULT_OATH_PASSWORD") {
+            Some(p) => SecretString::from(p.to_string_lossy().into_owned()),
+            None => Terminal::open()
+                .ok_or(crate::hw::HwError::OathPassword)?
+                .ask_hidden("Enter the YubiKey's OATH password: ")
+                .map_err(MfaError::Terminal)?,
+        };
+        oath.validate(password.expose_secret().as_bytes())?;
+    }
+    let touch = || match Terminal::open() {
+        Some(mut tty) => {
+            let _ = tty.say("Touch your YubiKey...\n");
+        }
+        None => crate::output::status("Touch your YubiKey..."),
+    };
+    let code = oath.code(&oath_name(serial), unix_now(), &touch)?;
+    Ok(SecretString::from(code))
+}
+
+/// Without the feature: say how to get it.
+#[cfg(not(feature = "yubikey"))]
+pub fn yubikey_code(_serial: &str) -> Result<SecretString, MfaError> {
+    Err(MfaError::NoYubiKeySupport)
+}
+
+fn ykman(serial: &str) -> Result<SecretString, MfaError> {
+    if cfg!(feature = "yubikey") {
+        return yubikey_code(serial);
+    }
+    let name = oath_name(serial);
     let version: u32 = std::env::var("AWS_VAULT_YKMAN_VERSION")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -203,6 +263,7 @@ pub fn code_for(serial: &str, sources: &TokenSources<'_>) -> Result<SecretString
     }
     match sources.prompt {
         PromptDriver::Ykman => ykman(serial),
+        PromptDriver::YubiKey => yubikey_code(serial),
         PromptDriver::Terminal => {
             let mut tty = Terminal::open().ok_or_else(|| MfaError::NoTerminal {
                 serial: serial.to_owned(),

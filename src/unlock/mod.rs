@@ -6,6 +6,8 @@
 
 mod identity;
 pub mod passphrase;
+#[cfg(feature = "yubikey")]
+pub mod piv_card;
 pub mod piv_p256;
 mod plugin;
 mod source;
@@ -71,6 +73,10 @@ pub enum UnlockError {
     /// Reading from the terminal failed.
     #[error("reading from the terminal failed: {0}")]
     Terminal(#[source] std::io::Error),
+    /// The YubiKey could not open the vault.
+    #[cfg(feature = "yubikey")]
+    #[error(transparent)]
+    Hardware(#[from] crate::hw::HwError),
 }
 
 impl UnlockError {
@@ -82,6 +88,8 @@ impl UnlockError {
                  AWS_VAULT_FILE_PASSPHRASE or AVAULT_PASSPHRASE_COMMAND, or run on a terminal"
                     .into(),
             ),
+            #[cfg(feature = "yubikey")]
+            UnlockError::Hardware(e) => e.hint(),
             UnlockError::NewPassphrase(_) => Some(
                 "give it in AVAULT_NEW_PASSPHRASE (passwd, unlockers add) or AVAULT_PASSPHRASE (init), \
                  or type it on the terminal"
@@ -96,6 +104,8 @@ impl UnlockError {
 pub struct Keys {
     identities: Vec<Box<dyn age::Identity>>,
     passphrase: Option<PassphraseIdentity>,
+    #[cfg(feature = "yubikey")]
+    card: Option<piv_card::CardIdentity>,
     sources: Vec<&'static str>,
 }
 
@@ -112,16 +122,31 @@ impl Keys {
         Keys {
             identities,
             passphrase: passphrase.map(PassphraseIdentity::new),
+            #[cfg(feature = "yubikey")]
+            card: None,
             sources,
         }
     }
 
-    /// Every identity, identities before the passphrase.
+    /// Every identity: identities, then the passphrase, then a YubiKey.
     pub fn iter(&self) -> impl Iterator<Item = &dyn age::Identity> {
-        self.identities
+        let ids = self
+            .identities
             .iter()
             .map(|i| i.as_ref())
-            .chain(self.passphrase.iter().map(|p| p as &dyn age::Identity))
+            .chain(self.passphrase.iter().map(|p| p as &dyn age::Identity));
+        #[cfg(feature = "yubikey")]
+        let ids = ids.chain(self.card.iter().map(|c| c as &dyn age::Identity));
+        ids
+    }
+
+    /// Why the YubiKey could not open the vault, when it was tried.
+    pub fn hardware_failure(&self) -> Option<UnlockError> {
+        #[cfg(feature = "yubikey")]
+        if let Some(e) = self.card.as_ref().and_then(|c| c.take_failure()) {
+            return Some(UnlockError::Hardware(e));
+        }
+        None
     }
 
     /// The passphrase, when one was given.

@@ -75,9 +75,23 @@ fn no_terminal(detail: &str) -> UnlockError {
 }
 
 /// Gathers unlock keys from the environment, prompting on the terminal only
-/// when nothing is set. `label` names the vault in the prompt;
-/// `has_passphrase` says whether the vault has a passphrase unlocker at all.
-pub fn keys_from_environment(label: &str, has_passphrase: bool) -> Result<Keys, UnlockError> {
+/// when nothing is set. `label` names the vault in the prompt; `stanzas`
+/// are the stanza tags of its header (which unlockers it has).
+pub fn keys_from_environment(label: &str, stanzas: &[String]) -> Result<Keys, UnlockError> {
+    let has_passphrase = stanzas
+        .iter()
+        .any(|t| t == super::passphrase::STANZA_TAG);
+    // A YubiKey is tried after what the environment gives, and instead of
+    // a passphrase prompt when one is attached.
+    #[cfg(feature = "yubikey")]
+    let card = stanzas
+        .iter()
+        .any(|t| t == super::piv_p256::STANZA_TAG)
+        .then(super::piv_card::CardIdentity::new);
+    #[cfg(feature = "yubikey")]
+    let card_attached = card.is_some() && super::piv_card::CardIdentity::present();
+    #[cfg(not(feature = "yubikey"))]
+    let card_attached = false;
     let mut identities = Vec::new();
     let mut sources = Vec::new();
     if let Ok(value) = std::env::var(IDENTITY_VAR) {
@@ -99,7 +113,7 @@ pub fn keys_from_environment(label: &str, has_passphrase: bool) -> Result<Keys, 
     if let Some((p, source)) = from_env {
         passphrase = Some(p);
         sources.push(source);
-    } else if identities.is_empty() {
+    } else if identities.is_empty() && !card_attached {
         if !has_passphrase {
             return Err(no_terminal(
                 "this vault has no passphrase unlocker and AVAULT_IDENTITY is not set",
@@ -113,9 +127,15 @@ pub fn keys_from_environment(label: &str, has_passphrase: bool) -> Result<Keys, 
         passphrase = Some(p);
         sources.push("the passphrase typed on the terminal");
     }
+    #[cfg(feature = "yubikey")]
+    if card.is_some() {
+        sources.push("the YubiKey");
+    }
     Ok(Keys {
         identities,
         passphrase: passphrase.map(PassphraseIdentity::new),
+        #[cfg(feature = "yubikey")]
+        card,
         sources,
     })
 }

@@ -158,18 +158,24 @@ impl Vault {
         self.path.exists()
     }
 
-    /// Whether the header has a passphrase stanza: decides whether a
-    /// passphrase prompt makes sense, without decrypting anything.
-    pub fn has_passphrase_stanza(&self) -> Result<bool, VaultError> {
+    /// The stanza tags of the header (`avault-argon2id`, `X25519`,
+    /// `piv-p256`, …): which unlockers can open it, read without decrypting,
+    /// so that prompts are only made when they can help.
+    pub fn stanza_tags(&self) -> Result<Vec<String>, VaultError> {
         let bytes = store::read(&self.path)?;
-        let marker = format!("\n-> {} ", crate::unlock::passphrase::STANZA_TAG);
         let header_end = bytes
             .windows(4)
             .position(|w| w == b"\n---")
             .unwrap_or(bytes.len());
-        Ok(bytes[..header_end]
-            .windows(marker.len())
-            .any(|w| w == marker.as_bytes()))
+        let mut tags: Vec<String> = String::from_utf8_lossy(&bytes[..header_end])
+            .lines()
+            .filter_map(|l| l.strip_prefix("-> "))
+            .filter_map(|l| l.split(' ').next())
+            .map(str::to_owned)
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
     }
 
     /// Creates a new vault; refuses to replace one.
@@ -209,9 +215,12 @@ impl Vault {
         match failure {
             OpenFailure::NotAge => VaultError::NotAVault(path),
             OpenFailure::Header => VaultError::HeaderDamaged(path),
-            OpenFailure::NoMatch => VaultError::NoUnlockerMatched {
-                path,
-                tried: keys.sources(),
+            OpenFailure::NoMatch => match keys.hardware_failure() {
+                Some(e) => VaultError::Unlock(e),
+                None => VaultError::NoUnlockerMatched {
+                    path,
+                    tried: keys.sources(),
+                },
             },
             OpenFailure::Payload => VaultError::PayloadDamaged(path),
             OpenFailure::Json(reason) => VaultError::Invalid { path, reason },
