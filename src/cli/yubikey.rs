@@ -117,13 +117,19 @@ pub(super) fn unlocker(args: &YubiKeyArgs) -> Result<UnlockerRecord, CliError> {
             Err(_) => DEFAULT_MANAGEMENT_KEY,
         };
         key.authenticate(&mgmt).map_err(hw)?;
-        output::status(&format!("Generating a P-256 key in slot {n} of YubiKey {}...", key.serial));
+        output::status(&format!(
+            "Generating a P-256 key in slot {n} of YubiKey {}...",
+            key.serial
+        ));
         point = key
             .generate(slot, policy(args.pin_policy), policy(args.touch_policy))
             .map_err(hw)?;
     }
     let recipient = PivRecipient::from_compressed(&point).ok_or_else(|| {
-        CliError::input("the YubiKey returned a malformed public key", "try another slot")
+        CliError::input(
+            "the YubiKey returned a malformed public key",
+            "try another slot",
+        )
     })?;
     let stub = IdentityStub {
         serial: key.serial,

@@ -97,7 +97,9 @@ impl Card {
         let mut buf = Zeroizing::new(vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED]);
         let answer = self.card.transmit(bytes, &mut buf).map_err(pcsc_error)?;
         if answer.len() < 2 {
-            return Err(HwError::Pcsc("a response shorter than its status word".into()));
+            return Err(HwError::Pcsc(
+                "a response shorter than its status word".into(),
+            ));
         }
         let (data, sw) = answer.split_at(answer.len() - 2);
         Ok(Response {

@@ -66,7 +66,9 @@ pub enum HwError {
     #[error("the YubiKey refused the management key")]
     ManagementKey,
     /// A management key algorithm we do not speak.
-    #[error("the YubiKey's management key uses algorithm {alg:#04x}, which avault does not support")]
+    #[error(
+        "the YubiKey's management key uses algorithm {alg:#04x}, which avault does not support"
+    )]
     UnsupportedManagementKey {
         /// The PIV algorithm id.
         alg: u8,

@@ -36,7 +36,10 @@ impl Oath {
     pub(crate) fn select(card: Card) -> Result<Oath, HwError> {
         let r = card.transmit(&Apdu::new(0xa4, 0x04, 0x00, OATH_AID), SEND_REMAINING)?;
         if !r.ok() {
-            return Err(HwError::Status { what: "SELECT OATH", sw: r.sw });
+            return Err(HwError::Status {
+                what: "SELECT OATH",
+                sw: r.sw,
+            });
         }
         Ok(Oath {
             salt: tlv(&r.data, 0x71).unwrap_or_default().to_vec(),
@@ -88,7 +91,10 @@ impl Oath {
             return Err(HwError::OathPassword);
         }
         if !r.ok() {
-            return Err(HwError::Status { what: "CALCULATE ALL", sw: r.sw });
+            return Err(HwError::Status {
+                what: "CALCULATE ALL",
+                sw: r.sw,
+            });
         }
         let mut entries = Vec::new();
         let mut rest: &[u8] = &r.data;
@@ -119,12 +125,7 @@ impl Oath {
     /// The TOTP code of the credential `name` at `unix_time`. Credentials
     /// with another period than 30 s are named `PERIOD/name` on the key.
     /// `on_touch` is called before the key waits for a touch.
-    pub fn code(
-        &self,
-        name: &str,
-        unix_time: u64,
-        on_touch: &dyn Fn(),
-    ) -> Result<String, HwError> {
+    pub fn code(&self, name: &str, unix_time: u64, on_touch: &dyn Fn()) -> Result<String, HwError> {
         let entries = self.calculate_all(unix_time / 30)?;
         let entry = entries
             .iter()
@@ -136,7 +137,9 @@ impl Oath {
                         .is_some_and(|(p, n)| n == name && p.parse::<u64>().is_ok())
                 })
             })
-            .ok_or_else(|| HwError::OathCredential { name: name.to_owned() })?;
+            .ok_or_else(|| HwError::OathCredential {
+                name: name.to_owned(),
+            })?;
         let period = entry
             .name
             .split_once('/')
@@ -158,11 +161,19 @@ impl Oath {
         match r.sw {
             0x9000 => {}
             0x6985 => return Err(HwError::TouchTimeout),
-            sw => return Err(HwError::Status { what: "CALCULATE", sw }),
+            sw => {
+                return Err(HwError::Status {
+                    what: "CALCULATE",
+                    sw,
+                })
+            }
         }
         let v = tlv(&r.data, 0x76)
             .filter(|v| v.len() == 5)
-            .ok_or(HwError::Status { what: "CALCULATE", sw: r.sw })?;
+            .ok_or(HwError::Status {
+                what: "CALCULATE",
+                sw: r.sw,
+            })?;
         Ok(format_code(v[0], [v[1], v[2], v[3], v[4]]))
     }
 }

@@ -125,7 +125,10 @@ impl YubiKey {
             0x9000 => Ok(None),
             0x6983 => Ok(Some(0)),
             sw if sw & 0xfff0 == 0x63c0 => Ok(Some((sw & 0x0f) as u8)),
-            sw => Err(HwError::Status { what: "PIN status", sw }),
+            sw => Err(HwError::Status {
+                what: "PIN status",
+                sw,
+            }),
         }
     }
 
@@ -148,7 +151,10 @@ impl YubiKey {
                     Err(HwError::WrongPin { retries: left })
                 }
             }
-            sw => Err(HwError::Status { what: "VERIFY PIN", sw }),
+            sw => Err(HwError::Status {
+                what: "VERIFY PIN",
+                sw,
+            }),
         }
     }
 
@@ -160,15 +166,25 @@ impl YubiKey {
         match r.sw {
             0x9000 => {}
             0x6a82 | 0x6a88 => return Ok(None),
-            sw => return Err(HwError::Status { what: "GET METADATA", sw }),
+            sw => {
+                return Err(HwError::Status {
+                    what: "GET METADATA",
+                    sw,
+                })
+            }
         }
         if tlv(&r.data, 0x01) != Some(&[ALG_P256][..]) {
             return Ok(None);
         }
-        let touch = tlv(&r.data, 0x02).and_then(|p| p.get(1)).is_some_and(|t| *t == 2 || *t == 3);
+        let touch = tlv(&r.data, 0x02)
+            .and_then(|p| p.get(1))
+            .is_some_and(|t| *t == 2 || *t == 3);
         let point = tlv(&r.data, 0x04)
             .and_then(|pk| tlv(pk, 0x86))
-            .ok_or(HwError::Status { what: "GET METADATA", sw: r.sw })?;
+            .ok_or(HwError::Status {
+                what: "GET METADATA",
+                sw: r.sw,
+            })?;
         Ok(Some((point.to_vec(), touch)))
     }
 
@@ -184,12 +200,20 @@ impl YubiKey {
             0x9000 => {}
             0x6982 => return Err(HwError::PinRequired),
             0x6a80 | 0x6a82 => return Err(HwError::SlotEmpty { slot }),
-            sw => return Err(HwError::Status { what: "GENERAL AUTHENTICATE", sw }),
+            sw => {
+                return Err(HwError::Status {
+                    what: "GENERAL AUTHENTICATE",
+                    sw,
+                })
+            }
         }
         let x = tlv(&r.data, 0x7c)
             .and_then(|inner| tlv(inner, 0x82))
             .filter(|x| x.len() == 32)
-            .ok_or(HwError::Status { what: "GENERAL AUTHENTICATE", sw: r.sw })?;
+            .ok_or(HwError::Status {
+                what: "GENERAL AUTHENTICATE",
+                sw: r.sw,
+            })?;
         Ok(Zeroizing::new(x.to_vec()))
     }
 
@@ -197,7 +221,9 @@ impl YubiKey {
     /// the key's metadata says (3DES when there is no metadata: before 5.3).
     pub fn authenticate(&self, key: &[u8; 24]) -> Result<(), HwError> {
         let alg = match self.send(&Apdu::new(0xf7, 0, MGMT_SLOT, &[]))? {
-            r if r.ok() => tlv(&r.data, 0x01).and_then(|a| a.first().copied()).unwrap_or(0x03),
+            r if r.ok() => tlv(&r.data, 0x01)
+                .and_then(|a| a.first().copied())
+                .unwrap_or(0x03),
             _ => 0x03,
         };
         let cipher = super::mgmt::BlockCipher::new(alg, key)?;
@@ -207,7 +233,10 @@ impl YubiKey {
         let witness = tlv(&r.data, 0x7c)
             .and_then(|i| tlv(i, 0x80))
             .filter(|w| r.ok() && w.len() == block)
-            .ok_or(HwError::Status { what: "management key witness", sw: r.sw })?;
+            .ok_or(HwError::Status {
+                what: "management key witness",
+                sw: r.sw,
+            })?;
         let decrypted = cipher.decrypt(witness);
         let mut challenge = vec![0u8; block];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut challenge);
@@ -241,7 +270,10 @@ impl YubiKey {
             return Err(HwError::ManagementKey);
         }
         if !r.ok() {
-            return Err(HwError::Status { what: "GENERATE", sw: r.sw });
+            return Err(HwError::Status {
+                what: "GENERATE",
+                sw: r.sw,
+            });
         }
         // 7F49 is a two-byte tag: skip it and its length, then find 86.
         let body = r.data.get(2..).unwrap_or_default();
@@ -251,8 +283,9 @@ impl YubiKey {
             _ => body.get(1..),
         }
         .unwrap_or_default();
-        tlv(body, 0x86)
-            .map(<[u8]>::to_vec)
-            .ok_or(HwError::Status { what: "GENERATE", sw: r.sw })
+        tlv(body, 0x86).map(<[u8]>::to_vec).ok_or(HwError::Status {
+            what: "GENERATE",
+            sw: r.sw,
+        })
     }
 }

@@ -44,10 +44,18 @@ impl CardIdentity {
         let mut last = None;
         for key in YubiKey::all()? {
             for n in 1..=20 {
-                let Some(slot) = retired_slot(n) else { continue };
-                let Some((point, touch)) = key.slot_key(slot)? else { continue };
-                let Some(recipient) = PivRecipient::from_compressed(&point) else { continue };
-                let Some(found) = PivStanza::find(stanzas, &recipient) else { continue };
+                let Some(slot) = retired_slot(n) else {
+                    continue;
+                };
+                let Some((point, touch)) = key.slot_key(slot)? else {
+                    continue;
+                };
+                let Some(recipient) = PivRecipient::from_compressed(&point) else {
+                    continue;
+                };
+                let Some(found) = PivStanza::find(stanzas, &recipient) else {
+                    continue;
+                };
                 let Ok(stanza) = found else { continue };
                 if key.pin_retries()?.is_some() {
                     let pin = pin_for(key.serial)?;

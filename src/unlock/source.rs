@@ -78,9 +78,7 @@ fn no_terminal(detail: &str) -> UnlockError {
 /// when nothing is set. `label` names the vault in the prompt; `stanzas`
 /// are the stanza tags of its header (which unlockers it has).
 pub fn keys_from_environment(label: &str, stanzas: &[String]) -> Result<Keys, UnlockError> {
-    let has_passphrase = stanzas
-        .iter()
-        .any(|t| t == super::passphrase::STANZA_TAG);
+    let has_passphrase = stanzas.iter().any(|t| t == super::passphrase::STANZA_TAG);
     // A YubiKey is tried after what the environment gives, and instead of
     // a passphrase prompt when one is attached.
     #[cfg(feature = "yubikey")]
