@@ -115,23 +115,34 @@ fn run_code(ctx: &Context, profile: &str) -> Result<(), CliError> {
     let opened = issue::open(ctx, profile, FlagOverrides::default())?;
     let stored = |n: &str| opened.payload.profiles.contains_key(n);
     let (key, serial) = key_and_serial(&opened.chain, &stored, None)?;
+    let cache = SessionCache::new(&opened.vault, &opened.payload);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let uri = opened
         .payload
         .profiles
         .get(&key)
-        .and_then(|p| p.totp.get(&serial))
-        .ok_or_else(|| {
-            CliError::input(
+        .and_then(|p| p.totp.get(&serial));
+    let code = match uri {
+        Some(uri) => {
+            let seed = TotpSeed::from_uri(uri.expose_secret())?;
+            let code = seed.code_at(now)?;
+            // Used up once entered elsewhere: avault must not resend it.
+            let _ = cache.claim_totp_step(&serial, now / seed.period()?);
+            code
+        }
+        // No seed stored: the YubiKey's OATH applet, when built in.
+        None if cfg!(feature = "yubikey") => {
+            let code = crate::mfa::yubikey_code(&serial)?;
+            let _ = cache.claim_totp_step(&serial, now / 30);
+            code.expose_secret().to_owned()
+        }
+        None => {
+            return Err(CliError::input(
                 format!("no TOTP seed is stored for {serial}"),
                 format!("store one with: avault mfa set {profile} --totp-secret"),
-            )
-        })?;
-    let seed = TotpSeed::from_uri(uri.expose_secret())?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
-    let code = seed.code_at(now)?;
-    // This code is used up once entered elsewhere: avault must not resend it.
-    let cache = SessionCache::new(&opened.vault, &opened.payload);
-    let _ = cache.claim_totp_step(&serial, now / seed.period()?);
+            ))
+        }
+    };
     output::line(&code)?;
     Ok(())
 }

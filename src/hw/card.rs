@@ -97,9 +97,9 @@ impl Card {
         let mut buf = Zeroizing::new(vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED]);
         let answer = self.card.transmit(bytes, &mut buf).map_err(pcsc_error)?;
         if answer.len() < 2 {
-            return Err(HwError::Pcsc(
-                "a response shorter than its status word".into(),
-            ));
+            // No status word: the card vanished mid-command (a vpcd reader
+            // answers so; a USB reader reports SCARD_W_REMOVED_CARD).
+            return Err(HwError::Removed);
         }
         let (data, sw) = answer.split_at(answer.len() - 2);
         Ok(Response {

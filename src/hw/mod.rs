@@ -33,7 +33,7 @@ pub enum HwError {
         serial: u32,
     },
     /// The card went away.
-    #[error("the YubiKey was removed")]
+    #[error("the YubiKey was removed (or stopped answering)")]
     Removed,
     /// Wrong PIN.
     #[error("wrong PIN: {retries} tries left before the PIN is blocked")]

@@ -34,18 +34,57 @@ pub fn parse_identity(value: &str) -> Result<Vec<Box<dyn age::Identity>>, Unlock
     let ids = file
         .with_callbacks(super::TerminalCallbacks)
         .into_identities()
-        .map_err(|_| UnlockError::Identity {
-            reason: format!("{origin} holds no usable age identity"),
+        .map_err(|e| UnlockError::Identity {
+            reason: match e {
+                // A plugin identity whose binary is not installed: say which.
+                age::DecryptError::PluginResolve(age::plugin::ResolveError::MissingPlugin {
+                    binary_name,
+                }) => {
+                    format!("{origin} is an identity of a plugin, and {binary_name} is not on PATH")
+                }
+                _ => format!("{origin} holds no usable age identity"),
+            },
         })?;
     if ids.is_empty() {
         return Err(UnlockError::Identity {
             reason: format!("{origin} holds no age identity"),
         });
     }
+    // The plugin of each identity line, in the order of the identities
+    // (IdentityFile keeps one per line that is neither empty nor a comment).
+    let plugins: Vec<Option<String>> = std::str::from_utf8(&bytes)
+        .map(|text| {
+            text.lines()
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .map(plugin_name)
+                .collect()
+        })
+        .unwrap_or_default();
+    let named = plugins.len() == ids.len();
     Ok(ids
         .into_iter()
-        .map(|b| b as Box<dyn age::Identity>)
+        .enumerate()
+        .map(|(i, id)| -> Box<dyn age::Identity> {
+            let id: Box<dyn age::Identity> = id;
+            match plugins.get(i) {
+                Some(Some(name)) if named => Box::new(super::plugin::NamedPlugin::new(name, id)),
+                _ => id,
+            }
+        })
         .collect())
+}
+
+/// The plugin of an `AGE-PLUGIN-NAME-1…` identity line (as age reads it:
+/// the Bech32 HRP less its prefix and dashes, lower case), without copying
+/// the secret line.
+fn plugin_name(line: &str) -> Option<String> {
+    const PREFIX: &str = "AGE-PLUGIN-";
+    let hrp = &line[..line.rfind('1')?];
+    if !hrp.get(..PREFIX.len())?.eq_ignore_ascii_case(PREFIX) {
+        return None;
+    }
+    let name = hrp[PREFIX.len()..].trim_end_matches('-');
+    (!name.is_empty()).then(|| name.to_lowercase())
 }
 
 /// Parses an age X25519 recipient (`age1…`).
@@ -98,6 +137,22 @@ mod tests {
             panic!("accepted");
         };
         assert!(!err.to_string().contains(&secret[20..]), "secret echoed");
+    }
+
+    #[test]
+    fn plugin_names_of_identity_lines() {
+        assert_eq!(
+            plugin_name("AGE-PLUGIN-YUBIKEY-1QSPSYQVZ0DJFDPGWQ2RKZ").as_deref(),
+            Some("yubikey")
+        );
+        assert_eq!(
+            plugin_name("AGE-PLUGIN-FOOBAR-1QVHULF").as_deref(),
+            Some("foobar")
+        );
+        let (secret, _) = generate_identity();
+        assert_eq!(plugin_name(&secret), None);
+        assert_eq!(plugin_name("AGE-PLUGIN--1QQQQ"), None);
+        assert_eq!(plugin_name("nonsense"), None);
     }
 
     #[test]

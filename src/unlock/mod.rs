@@ -16,7 +16,9 @@ use secrecy::SecretString;
 
 pub use identity::{generate_identity, parse_identity, parse_recipient};
 pub use passphrase::{KdfParams, Kek, PassphraseIdentity, PassphraseRecipient};
-pub use plugin::{build_recipient, classify_recipient, RecipientKind, TerminalCallbacks};
+pub use plugin::{
+    age_error_text, build_recipient, classify_recipient, RecipientKind, TerminalCallbacks,
+};
 pub use source::{
     existing_passphrase, keys_from_environment, new_passphrase, NewPassphraseSource,
     UNLOCK_SECRET_VARS,

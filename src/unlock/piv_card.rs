@@ -41,8 +41,12 @@ impl CardIdentity {
     }
 
     fn open(&self, stanzas: &[Stanza]) -> Result<Option<FileKey>, HwError> {
+        let keys = YubiKey::all()?;
+        if keys.is_empty() {
+            return Err(HwError::NoYubiKey);
+        }
         let mut last = None;
-        for key in YubiKey::all()? {
+        for key in keys {
             for n in 1..=20 {
                 let Some(slot) = retired_slot(n) else {
                     continue;

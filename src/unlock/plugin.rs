@@ -2,6 +2,7 @@
 //! wrapped natively) and any age plugin (`age1<name>1…`, through the
 //! plugin binary `age-plugin-<name>` on PATH, as `age` itself does).
 
+use std::collections::HashSet;
 use std::str::FromStr;
 
 use age::secrecy::SecretString;
@@ -82,9 +83,88 @@ pub fn build_recipient(text: &str) -> Result<Box<dyn age::Recipient>, UnlockErro
                 })?;
             let plugin =
                 age::plugin::RecipientPluginV1::new(&name, &[recipient], &[], TerminalCallbacks)
-                    .map_err(|_| UnlockError::PluginMissing { name })?;
-            Ok(Box::new(plugin))
+                    .map_err(|_| UnlockError::PluginMissing { name: name.clone() })?;
+            Ok(Box::new(NamedPlugin::new(&name, plugin)))
         }
+    }
+}
+
+/// An age error as plain text on one line. age's localized messages wrap
+/// each value (a plugin's name, a recipient, the plugin's own message) in the
+/// Unicode bidi isolates U+2068 and U+2069, which terminals and logs show as
+/// stray characters, and some run over several lines.
+pub fn age_error_text(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string().replace(['\u{2068}', '\u{2069}'], "");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A plugin recipient or identity whose I/O errors name its plugin. age
+/// names a plugin that exits before answering, but not one whose exit is
+/// first seen as a broken pipe while age writes to it (which of the two
+/// happens is a race), and a bare "Broken pipe" says nothing of which
+/// program failed.
+pub(crate) struct NamedPlugin<T> {
+    binary: String,
+    inner: T,
+}
+
+impl<T> NamedPlugin<T> {
+    /// Wraps the recipient or identity of the plugin `name`.
+    pub(crate) fn new(name: &str, inner: T) -> Self {
+        NamedPlugin {
+            binary: format!("age-plugin-{name}"),
+            inner,
+        }
+    }
+
+    fn named(&self, error: std::io::Error) -> std::io::Error {
+        let text = age_error_text(&error);
+        if text.contains(&self.binary) {
+            error
+        } else {
+            std::io::Error::new(error.kind(), format!("{}: {text}", self.binary))
+        }
+    }
+
+    fn named_decrypt(&self, error: age::DecryptError) -> age::DecryptError {
+        match error {
+            age::DecryptError::Io(e) => age::DecryptError::Io(self.named(e)),
+            e => e,
+        }
+    }
+}
+
+impl<T: age::Recipient> age::Recipient for NamedPlugin<T> {
+    fn wrap_file_key(
+        &self,
+        file_key: &age_core::format::FileKey,
+    ) -> Result<(Vec<age_core::format::Stanza>, HashSet<String>), age::EncryptError> {
+        self.inner.wrap_file_key(file_key).map_err(|e| match e {
+            age::EncryptError::Io(e) => age::EncryptError::Io(self.named(e)),
+            e => e,
+        })
+    }
+}
+
+impl age::Identity for NamedPlugin<Box<dyn age::Identity>> {
+    fn unwrap_stanza(
+        &self,
+        stanza: &age_core::format::Stanza,
+    ) -> Option<Result<age_core::format::FileKey, age::DecryptError>> {
+        self.inner
+            .unwrap_stanza(stanza)
+            .map(|r| r.map_err(|e| self.named_decrypt(e)))
+    }
+
+    // Forwarded, not left to the default: the plugin sees every stanza of
+    // the header in one run, instead of being started once per stanza.
+    fn unwrap_stanzas(
+        &self,
+        stanzas: &[age_core::format::Stanza],
+    ) -> Option<Result<age_core::format::FileKey, age::DecryptError>> {
+        self.inner
+            .unwrap_stanzas(stanzas)
+            .map(|r| r.map_err(|e| self.named_decrypt(e)))
     }
 }
 
@@ -143,5 +223,15 @@ mod tests {
         );
         assert!(classify_recipient("AGE-SECRET-KEY-1ABC").is_err());
         assert!(classify_recipient("nonsense").is_err());
+    }
+
+    #[test]
+    fn age_error_text_drops_bidi_isolates() {
+        let error = age::DecryptError::PluginResolve(age::plugin::ResolveError::MissingPlugin {
+            binary_name: "age-plugin-example".into(),
+        });
+        let text = age_error_text(&error);
+        assert!(text.contains("age-plugin-example"), "{text}");
+        assert!(!text.contains(['\u{2068}', '\u{2069}']), "{text:?}");
     }
 }

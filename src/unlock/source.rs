@@ -90,6 +90,10 @@ pub fn keys_from_environment(label: &str, stanzas: &[String]) -> Result<Keys, Un
     let card_attached = card.is_some() && super::piv_card::CardIdentity::present();
     #[cfg(not(feature = "yubikey"))]
     let card_attached = false;
+    #[cfg(feature = "yubikey")]
+    let has_card_unlocker = card.is_some();
+    #[cfg(not(feature = "yubikey"))]
+    let has_card_unlocker = false;
     let mut identities = Vec::new();
     let mut sources = Vec::new();
     if let Ok(value) = std::env::var(IDENTITY_VAR) {
@@ -112,18 +116,33 @@ pub fn keys_from_environment(label: &str, stanzas: &[String]) -> Result<Keys, Un
         passphrase = Some(p);
         sources.push(source);
     } else if identities.is_empty() && !card_attached {
-        if !has_passphrase {
-            return Err(no_terminal(
-                "this vault has no passphrase unlocker and AVAULT_IDENTITY is not set",
-            ));
+        // With a YubiKey unlocker and nothing else to go on, the card
+        // identity itself says what is missing (no pcscd, no YubiKey).
+        let tty = if has_passphrase {
+            Terminal::open()
+        } else {
+            None
+        };
+        match tty {
+            Some(mut tty) => {
+                let p = tty
+                    .ask_hidden(&format!("Passphrase for {label}: "))
+                    .map_err(UnlockError::Terminal)?;
+                passphrase = Some(p);
+                sources.push("the passphrase typed on the terminal");
+            }
+            None if has_card_unlocker => {}
+            None if has_passphrase => {
+                return Err(no_terminal(
+                    "no terminal to ask on, and no unlock variable is set",
+                ))
+            }
+            None => {
+                return Err(no_terminal(
+                    "this vault has no passphrase unlocker and AVAULT_IDENTITY is not set",
+                ))
+            }
         }
-        let mut tty = Terminal::open()
-            .ok_or_else(|| no_terminal("no terminal to ask on, and no unlock variable is set"))?;
-        let p = tty
-            .ask_hidden(&format!("Passphrase for {label}: "))
-            .map_err(UnlockError::Terminal)?;
-        passphrase = Some(p);
-        sources.push("the passphrase typed on the terminal");
     }
     #[cfg(feature = "yubikey")]
     if card.is_some() {

@@ -26,8 +26,10 @@ pub(crate) fn encode_payload(payload: &Payload) -> Result<Zeroizing<Vec<u8>>, Va
 pub(crate) fn seal(payload: &Payload) -> Result<Vec<u8>, VaultError> {
     let plain = encode_payload(payload)?;
     let recipients = payload.recipients()?;
+    // Plugins wrap here: a plugin that refuses its recipient or dies fails
+    // the write, and says so (it is not a malformed vault).
     let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref()))
-        .map_err(|e| VaultError::Malformed(format!("cannot seal the vault: {e}")))?;
+        .map_err(|e| VaultError::Seal(std::io::Error::other(crate::unlock::age_error_text(&e))))?;
     let mut out = Vec::with_capacity(plain.len() + 1024);
     let mut writer = encryptor.wrap_output(&mut out).map_err(VaultError::Seal)?;
     writer.write_all(&plain).map_err(VaultError::Seal)?;
@@ -50,6 +52,9 @@ pub enum OpenFailure {
     Json(String),
     /// A newer payload format.
     Newer(u32),
+    /// A plugin identity's plugin failed or refused the identity (age's
+    /// message, which names the plugin when age knows it).
+    Plugin(String),
 }
 
 /// Decrypts and decodes a vault held in memory. Exposed for fuzzing.
@@ -60,6 +65,11 @@ pub fn open_bytes(bytes: &[u8], keys: &Keys) -> Result<Payload, OpenFailure> {
     let decryptor = age::Decryptor::new_buffered(bytes).map_err(|_| OpenFailure::Header)?;
     let mut reader = decryptor.decrypt(keys.iter()).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => OpenFailure::NoMatch,
+        // Only plugin identities run a process (and so can fail with I/O
+        // errors here): the header was parsed above.
+        age::DecryptError::Plugin(_)
+        | age::DecryptError::PluginResolve(_)
+        | age::DecryptError::Io(_) => OpenFailure::Plugin(crate::unlock::age_error_text(&e)),
         _ => OpenFailure::Header,
     })?;
     // The plaintext is shorter than the file; the slack keeps read_to_end

@@ -225,6 +225,9 @@ impl Vault {
             OpenFailure::Payload => VaultError::PayloadDamaged(path),
             OpenFailure::Json(reason) => VaultError::Invalid { path, reason },
             OpenFailure::Newer(found) => VaultError::NewerFormat { path, found },
+            OpenFailure::Plugin(message) => VaultError::Unlock(UnlockError::Identity {
+                reason: format!("its plugin failed: {message}"),
+            }),
         }
     }
 }
