@@ -45,6 +45,7 @@ impl CardIdentity {
         if keys.is_empty() {
             return Err(HwError::NoYubiKey);
         }
+        let first_serial = keys[0].serial;
         let mut last = None;
         for key in keys {
             for n in 1..=20 {
@@ -76,10 +77,10 @@ impl CardIdentity {
                 }
             }
         }
-        match last {
-            Some(e) => Err(e),
-            None => Ok(None),
-        }
+        // YubiKeys are attached, but none holds a key of this vault.
+        Err(last.unwrap_or(HwError::OtherKey {
+            serial: first_serial,
+        }))
     }
 }
 
