@@ -291,7 +291,7 @@ mod tests {
 
     use super::*;
 
-    const TEXT: &str = "# my keys\n[default]\naws_access_key_id = AKIAIOSFODNN7DEFAULT\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzDEFAULTKEY ; old\nregion = eu-west-1\n\n[temp]\naws_access_key_id=ASIAIOSFODNN7TEMPKEY\naws_secret_access_key=x\naws_session_token = FwoGZX\n[other]\r\nregion = us-east-1\r\n[default]\nAWS_Secret_Access_Key = later-wins-secret-value-000000000\n";
+    const TEXT: &str = "# my keys\n[default]\naws_access_key_id = AKIAEXAMPLEDEFAULT01\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzDEFAULTKEY ; old\nregion = eu-west-1\n\n[temp]\naws_access_key_id=ASIAIOSFODNN7TEMPKEY\naws_secret_access_key=x\naws_session_token = FwoGZX\n[other]\r\nregion = us-east-1\r\n[default]\nAWS_Secret_Access_Key = later-wins-secret-value-000000000\n";
 
     fn parse(text: &str) -> CredentialsFile {
         CredentialsFile::parse(Path::new("/c"), Zeroizing::new(text.to_owned())).expect("parses")
@@ -305,7 +305,7 @@ mod tests {
         let default = &file.sections()[0];
         assert_eq!(
             default.access_key_id.as_deref(),
-            Some("AKIAIOSFODNN7DEFAULT")
+            Some("AKIAEXAMPLEDEFAULT01")
         );
         assert_eq!(
             default
