@@ -87,13 +87,16 @@ pub fn keys_from_environment(label: &str, stanzas: &[String]) -> Result<Keys, Un
         .any(|t| t == super::piv_p256::STANZA_TAG)
         .then(super::piv_card::CardIdentity::new);
     #[cfg(feature = "yubikey")]
-    let card_attached = card.is_some() && super::piv_card::CardIdentity::present();
-    #[cfg(not(feature = "yubikey"))]
-    let card_attached = false;
-    #[cfg(feature = "yubikey")]
     let has_card_unlocker = card.is_some();
     #[cfg(not(feature = "yubikey"))]
     let has_card_unlocker = false;
+    // Asked only when it decides something: PC/SC round trips cost time.
+    let card_attached = || {
+        #[cfg(feature = "yubikey")]
+        return has_card_unlocker && super::piv_card::CardIdentity::present();
+        #[cfg(not(feature = "yubikey"))]
+        false
+    };
     let mut identities = Vec::new();
     let mut sources = Vec::new();
     if let Ok(value) = std::env::var(IDENTITY_VAR) {
@@ -115,7 +118,7 @@ pub fn keys_from_environment(label: &str, stanzas: &[String]) -> Result<Keys, Un
     if let Some((p, source)) = from_env {
         passphrase = Some(p);
         sources.push(source);
-    } else if identities.is_empty() && !card_attached {
+    } else if identities.is_empty() && !card_attached() {
         // With a YubiKey unlocker and nothing else to go on, the card
         // identity itself says what is missing (no pcscd, no YubiKey).
         let tty = if has_passphrase {
