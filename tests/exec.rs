@@ -285,6 +285,8 @@ fn child_environment_is_exactly_as_aws_vault_builds_it() {
             ("AWS_SECURITY_TOKEN", "x"),
             ("AWS_SDK_LOAD_CONFIG", "1"),
             ("AVAULT_PASSPHRASE_COMMAND", "echo hunter2"),
+            ("AVAULT_PIV_PIN", "123456"),
+            ("AVAULT_OATH_PASSWORD", "hunter2"),
         ],
     );
     let env = out.success().stdout();
@@ -294,6 +296,8 @@ fn child_environment_is_exactly_as_aws_vault_builds_it() {
         "AWS_SDK_LOAD_CONFIG=",
         "AVAULT_IDENTITY=",
         "AVAULT_PASSPHRASE_COMMAND=",
+        "AVAULT_PIV_PIN=",
+        "AVAULT_OATH_PASSWORD=",
     ] {
         assert!(
             !env.lines().any(|l| l.starts_with(gone)),

@@ -28,6 +28,10 @@ pub const UNLOCK_SECRET_VARS: &[&str] = &[
     AWS_VAULT_PASSPHRASE_VAR,
     PASSPHRASE_COMMAND_VAR,
     NEW_PASSPHRASE_VAR,
+    // The YubiKey's secrets (feature `yubikey`): stripped in every build.
+    "AVAULT_PIV_PIN",
+    "AVAULT_PIV_MANAGEMENT_KEY",
+    "AVAULT_OATH_PASSWORD",
 ];
 
 fn env_secret(name: &str) -> Option<SecretString> {
