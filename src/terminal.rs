@@ -15,6 +15,17 @@ use zeroize::Zeroizing;
 /// The environment variable that names the terminal device.
 pub const TTY_ENV: &str = "AVAULT_TTY";
 
+/// Tells the person at the terminal something ("touch your YubiKey",
+/// "waiting for the next code"); on stderr when there is no terminal.
+pub fn notice(text: &str) {
+    match Terminal::open() {
+        Some(mut tty) => {
+            let _ = tty.say(&format!("{}\n", text.trim_end()));
+        }
+        None => crate::output::status(text.trim_end()),
+    }
+}
+
 /// An open terminal for prompting.
 pub struct Terminal {
     file: File,

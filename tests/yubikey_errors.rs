@@ -131,3 +131,39 @@ fn a_touch_credential_says_touch() {
     assert_eq!(out.stdout().trim().len(), 6);
     assert!(card.counters().apdus > 0);
 }
+
+#[test]
+#[ignore = "needs pcscd and vpcd: run scripts/test"]
+fn an_age_plugin_yubikey_identity_is_accepted_as_is() {
+    use avault::unlock::piv_p256::{IdentityStub, PivRecipient};
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+
+    let s = Sandbox::new();
+    s.init_passphrase();
+    let card = VirtualYubiKey::insert(
+        vyubikey::vpcd_port(),
+        Config::new().piv_key(0x83, PivKey::generate(PinPolicy::Once, TouchPolicy::Never)),
+    );
+    let point = card
+        .piv_public_key(0x83)
+        .expect("slot key")
+        .to_encoded_point(true);
+    let recipient = PivRecipient::from_compressed(point.as_bytes()).expect("point");
+    let stub = IdentityStub {
+        serial: card.serial(),
+        slot: 0x83,
+        tag: recipient.tag(),
+    };
+    let pw = ("AVAULT_PASSPHRASE", support::PASSPHRASE);
+    run(&s, &["unlockers", "add", "-r", &stub.to_string()], &[pw]).success();
+    let listed = run(&s, &["unlockers"], &[pw]);
+    assert!(listed.success().stdout().contains(&recipient.to_string()));
+    // The card alone opens it now.
+    run(&s, &["list"], &[("AVAULT_PIV_PIN", vyubikey::DEFAULT_PIN)]).success();
+    // A stub whose tag is not the slot's key.
+    let wrong = IdentityStub {
+        tag: [0, 0, 0, 0],
+        ..stub
+    };
+    run(&s, &["unlockers", "add", "-r", &wrong.to_string()], &[pw]).fails_with("holds another key");
+}

@@ -67,7 +67,7 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     }
     let mut unlockers = Vec::new();
     for recipient in &args.recipients {
-        unlockers.push(UnlockerRecord::for_recipient(recipient)?);
+        unlockers.push(super::yubikey::record_for(recipient)?);
     }
     if args.yubikey.yubikey {
         unlockers.push(super::yubikey::unlocker(&args.yubikey)?);

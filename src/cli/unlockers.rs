@@ -87,7 +87,7 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), CliError> {
     let (vault, keys) = ctx.unlock()?;
     let mut records = Vec::new();
     for r in &args.recipients {
-        records.push(UnlockerRecord::for_recipient(r)?);
+        records.push(super::yubikey::record_for(r)?);
     }
     if args.yubikey.yubikey {
         // Open first: a wrong unlock fails before the card is touched.

@@ -121,9 +121,14 @@ pub(super) fn unlocker(args: &YubiKeyArgs) -> Result<UnlockerRecord, CliError> {
             "Generating a P-256 key in slot {n} of YubiKey {}...",
             key.serial
         ));
-        point = key
-            .generate(slot, policy(args.pin_policy), policy(args.touch_policy))
-            .map_err(hw)?;
+        // Generates, then writes the slot's certificate (PIN and touch).
+        point = crate::unlock::piv_cert::generate_certified(
+            &key,
+            slot,
+            policy(args.pin_policy),
+            policy(args.touch_policy),
+        )
+        .map_err(hw)?;
     }
     let recipient = PivRecipient::from_compressed(&point).ok_or_else(|| {
         CliError::input(
@@ -137,9 +142,10 @@ pub(super) fn unlocker(args: &YubiKeyArgs) -> Result<UnlockerRecord, CliError> {
         tag: recipient.tag(),
     };
     output::status(&format!(
-        "YubiKey {} slot {n}: recipient {recipient}\n(identity for age-plugin-yubikey: {stub})",
+        "YubiKey {} slot {n}: recipient {recipient}",
         key.serial
     ));
+    output::status(&format!("Identity for age-plugin-yubikey: {stub}"));
     Ok(UnlockerRecord::for_recipient(&recipient.to_string())?)
 }
 
@@ -160,4 +166,54 @@ fn parse_key(hex: &str) -> Result<[u8; 24], CliError> {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
     }
     Ok(key)
+}
+
+/// An unlocker from what the user gave as a recipient: an `age1…`
+/// recipient, or an age-plugin-yubikey identity stub
+/// (`AGE-PLUGIN-YUBIKEY-1…`), whose YubiKey and slot are looked up so that
+/// a key set up with the plugin works unchanged.
+pub(super) fn record_for(text: &str) -> Result<UnlockerRecord, CliError> {
+    match crate::unlock::piv_p256::IdentityStub::parse(text.trim()) {
+        Some(stub) => from_stub(stub),
+        None => Ok(UnlockerRecord::for_recipient(text)?),
+    }
+}
+
+#[cfg(not(feature = "yubikey"))]
+fn from_stub(_stub: crate::unlock::piv_p256::IdentityStub) -> Result<UnlockerRecord, CliError> {
+    Err(CliError::input(
+        "an AGE-PLUGIN-YUBIKEY identity needs the YubiKey, and this avault was built without YubiKey support",
+        "give its age1yubikey1… recipient instead (age-plugin-yubikey --list), or reinstall with --features yubikey",
+    ))
+}
+
+#[cfg(feature = "yubikey")]
+fn from_stub(stub: crate::unlock::piv_p256::IdentityStub) -> Result<UnlockerRecord, CliError> {
+    use crate::hw::YubiKey;
+    use crate::unlock::piv_p256::PivRecipient;
+    use crate::unlock::UnlockError;
+
+    let hw = |e| CliError::Unlock(UnlockError::Hardware(e));
+    let key = YubiKey::open(Some(stub.serial)).map_err(hw)?;
+    let (point, _) = key.slot_key(stub.slot).map_err(hw)?.ok_or_else(|| {
+        CliError::input(
+            format!(
+                "slot {:#04x} of YubiKey {} is empty",
+                stub.slot, stub.serial
+            ),
+            "check the identity, or generate a key: avault unlockers add --yubikey --generate",
+        )
+    })?;
+    let recipient = PivRecipient::from_compressed(&point)
+        .filter(|r| r.tag() == stub.tag)
+        .ok_or_else(|| {
+            CliError::input(
+                format!(
+                    "slot {:#04x} of YubiKey {} holds another key than this identity's",
+                    stub.slot, stub.serial
+                ),
+                "the slot was regenerated since the identity was made",
+            )
+        })?;
+    Ok(UnlockerRecord::for_recipient(&recipient.to_string())?)
 }

@@ -3,10 +3,12 @@
 //! to pcscd; everything above it sees `YubiKey` and `Oath`.
 
 mod card;
+pub mod cert;
 mod mgmt;
 pub mod oath;
 pub mod piv;
 
+pub use cert::{CertificateRequest, SlotCertificate};
 pub use oath::Oath;
 pub use piv::{retired_slot, Policy, YubiKey, DEFAULT_MANAGEMENT_KEY};
 

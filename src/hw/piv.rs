@@ -9,7 +9,7 @@ use super::HwError;
 
 const PIV_AID: &[u8] = &[0xa0, 0x00, 0x00, 0x03, 0x08];
 const GET_RESPONSE: u8 = 0xc0;
-const ALG_P256: u8 = 0x11;
+pub(super) const ALG_P256: u8 = 0x11;
 const MGMT_SLOT: u8 = 0x9b;
 /// The factory management key (3DES on older keys, AES-192 from 5.7 on).
 pub const DEFAULT_MANAGEMENT_KEY: [u8; 24] = [
@@ -42,7 +42,7 @@ pub enum Policy {
 }
 
 impl Policy {
-    fn pin_byte(self) -> u8 {
+    pub(super) fn pin_byte(self) -> u8 {
         match self {
             Policy::Never => 1,
             Policy::Once => 2,
@@ -50,7 +50,7 @@ impl Policy {
         }
     }
 
-    fn touch_byte(self) -> u8 {
+    pub(super) fn touch_byte(self) -> u8 {
         match self {
             Policy::Never => 1,
             Policy::Always => 2,
@@ -114,7 +114,7 @@ impl YubiKey {
         self.card
     }
 
-    fn send(&self, apdu: &Apdu) -> Result<card::Response, HwError> {
+    pub(super) fn send(&self, apdu: &Apdu) -> Result<card::Response, HwError> {
         self.card.transmit(apdu, GET_RESPONSE)
     }
 
@@ -160,12 +160,18 @@ impl YubiKey {
 
     /// The public key in `slot` (SEC1, uncompressed) and whether using it
     /// needs a touch; `None` when the slot is empty. Reads the slot's
-    /// metadata (firmware 5.3+).
+    /// metadata (firmware 5.3+); before 5.3, which has no GET METADATA, the
+    /// slot's certificate ([`YubiKey::slot_key_from_certificate`]).
     pub fn slot_key(&self, slot: u8) -> Result<Option<(Vec<u8>, bool)>, HwError> {
+        if self.version < (5, 3, 0) {
+            return self.slot_key_from_certificate(slot);
+        }
         let r = self.send(&Apdu::new(0xf7, 0, slot, &[]))?;
         match r.sw {
             0x9000 => {}
             0x6a82 | 0x6a88 => return Ok(None),
+            // INS not supported: firmware that does not say it is old.
+            0x6d00 => return self.slot_key_from_certificate(slot),
             sw => {
                 return Err(HwError::Status {
                     what: "GET METADATA",
@@ -186,6 +192,22 @@ impl YubiKey {
                 sw: r.sw,
             })?;
         Ok(Some((point.to_vec(), touch)))
+    }
+
+    /// The public key in `slot` as its certificate gives it (the way
+    /// age-plugin-yubikey finds its keys), and whether the certificate's
+    /// policy extension asks for a touch (false when it has none); `None`
+    /// when there is no certificate or its key is not P-256. The card is
+    /// not asked whether the key is still the certificate's: a stale one
+    /// fails at ECDH.
+    pub fn slot_key_from_certificate(&self, slot: u8) -> Result<Option<(Vec<u8>, bool)>, HwError> {
+        let Some(cert) = self.slot_certificate(slot)? else {
+            return Ok(None);
+        };
+        let touch = cert
+            .policies
+            .is_some_and(|(_, touch)| touch == 2 || touch == 3);
+        Ok(cert.point.map(|point| (point, touch)))
     }
 
     /// ECDH of the key in `slot` with `peer` (SEC1 uncompressed): the

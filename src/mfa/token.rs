@@ -164,12 +164,7 @@ fn code_from_seed(
         let notice = format!(
             "avault: the MFA code for {serial} was just used; waiting {wait}s for the next one\n"
         );
-        match Terminal::open() {
-            Some(mut tty) => {
-                let _ = tty.say(&notice);
-            }
-            None => crate::output::status(notice.trim_end()),
-        }
+        crate::terminal::notice(&notice);
         std::thread::sleep(Duration::from_secs(wait) + Duration::from_millis(50));
     }
 }
@@ -202,12 +197,7 @@ pub fn yubikey_code(serial: &str) -> Result<SecretString, MfaError> {
         };
         oath.validate(password.expose_secret().as_bytes())?;
     }
-    let touch = || match Terminal::open() {
-        Some(mut tty) => {
-            let _ = tty.say("Touch your YubiKey...\n");
-        }
-        None => crate::output::status("Touch your YubiKey..."),
-    };
+    let touch = || crate::terminal::notice("Touch your YubiKey...");
     let code = oath.code(&oath_name(serial), unix_now(), &touch)?;
     Ok(SecretString::from(code))
 }

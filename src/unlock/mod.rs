@@ -8,6 +8,8 @@ mod identity;
 pub mod passphrase;
 #[cfg(feature = "yubikey")]
 pub mod piv_card;
+#[cfg(feature = "yubikey")]
+pub mod piv_cert;
 pub mod piv_p256;
 mod plugin;
 mod source;

@@ -67,7 +67,7 @@ impl CardIdentity {
                     key.verify_pin(pin.expose_secret().as_bytes())?;
                 }
                 if touch {
-                    notify("Touch your YubiKey...\n");
+                    crate::terminal::notice("Touch your YubiKey...");
                 }
                 let peer = stanza.ephemeral.to_encoded_point(false);
                 let shared = key.ecdh(slot, peer.as_bytes())?;
@@ -90,22 +90,22 @@ impl Default for CardIdentity {
     }
 }
 
-fn notify(text: &str) {
-    match Terminal::open() {
-        Some(mut tty) => {
-            let _ = tty.say(text);
-        }
-        None => crate::output::status(text.trim_end()),
+/// The PIN from `AVAULT_PIV_PIN`, else asked on the terminal; `None` when
+/// there is neither.
+pub(super) fn pin_if_available(serial: u32) -> Result<Option<SecretString>, HwError> {
+    if let Some(pin) = std::env::var_os(PIN_VAR) {
+        return Ok(Some(SecretString::from(pin.to_string_lossy().into_owned())));
     }
+    let Some(mut tty) = Terminal::open() else {
+        return Ok(None);
+    };
+    tty.ask_hidden(&format!("Enter PIN for YubiKey with serial {serial}: "))
+        .map(Some)
+        .map_err(|e| HwError::Pcsc(e.to_string()))
 }
 
 fn pin_for(serial: u32) -> Result<SecretString, HwError> {
-    if let Some(pin) = std::env::var_os(PIN_VAR) {
-        return Ok(SecretString::from(pin.to_string_lossy().into_owned()));
-    }
-    let mut tty = Terminal::open().ok_or(HwError::PinRequired)?;
-    tty.ask_hidden(&format!("Enter PIN for YubiKey with serial {serial}: "))
-        .map_err(|e| HwError::Pcsc(e.to_string()))
+    pin_if_available(serial)?.ok_or(HwError::PinRequired)
 }
 
 impl age::Identity for CardIdentity {

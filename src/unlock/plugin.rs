@@ -174,12 +174,7 @@ pub struct TerminalCallbacks;
 
 impl age::Callbacks for TerminalCallbacks {
     fn display_message(&self, message: &str) {
-        match Terminal::open() {
-            Some(mut tty) => {
-                let _ = tty.say(&format!("{message}\n"));
-            }
-            None => crate::output::status(message),
-        }
+        crate::terminal::notice(message);
     }
 
     fn confirm(&self, message: &str, yes_string: &str, no_string: Option<&str>) -> Option<bool> {
