@@ -39,6 +39,12 @@ fn mfa_set_and_code_and_a_used_step_is_never_resent() {
         .stderr()
         .contains("with the key of profile \"alice\""));
 
+    // Start early in a time step, so that both calls below fall in it.
+    let left = emulator::STEP - emulator::unix_now() % emulator::STEP;
+    if left < 10 {
+        std::thread::sleep(std::time::Duration::from_secs(left + 1));
+    }
+    let step = emulator::current_step();
     assert!(w.caller_arn("ops", &[]).starts_with(&assumed(&ops)));
     assert_eq!(w.emu.count("GetSessionToken"), 1);
 
@@ -48,6 +54,11 @@ fn mfa_set_and_code_and_a_used_step_is_never_resent() {
     w.run(&["clear"], &[]).success();
     let again = w.run(&["exec", "ops", "--json"], &[]);
     again.success();
+    assert_eq!(
+        emulator::current_step(),
+        step + 1,
+        "the test ran too slowly"
+    );
     assert!(again.stderr().contains("waiting"), "{}", again.stderr());
     assert_eq!(w.emu.count("GetSessionToken"), 2, "{:?}", w.emu.counts());
 
