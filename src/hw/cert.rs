@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::card::{tlv, tlv_encode, Apdu};
-use super::piv::{Policy, YubiKey, ALG_P256};
+use super::piv::{Policy, YubiKey};
 use super::HwError;
 
 /// The organization age-plugin-yubikey puts in its certificates' subject
@@ -415,30 +415,15 @@ impl YubiKey {
     /// signature. Needs the PIN first when the slot's policy says so, and a
     /// touch when its touch policy does.
     pub fn sign(&self, slot: u8, digest: &[u8; 32]) -> Result<Vec<u8>, HwError> {
-        let mut inner = vec![0x82, 0x00];
-        tlv_encode(0x81, digest, &mut inner);
-        let mut data = Vec::new();
-        tlv_encode(0x7c, &inner, &mut data);
-        let r = self.send(&Apdu::new(0x87, ALG_P256, slot, &data))?;
-        match r.sw {
-            0x9000 => {}
-            0x6982 => return Err(HwError::PinRequired),
-            0x6a80 | 0x6a82 => return Err(HwError::SlotEmpty { slot }),
-            sw => {
-                return Err(HwError::Status {
-                    what: "GENERAL AUTHENTICATE (sign)",
-                    sw,
-                })
-            }
+        const WHAT: &str = "GENERAL AUTHENTICATE (sign)";
+        let sig = self.key_operation(slot, 0x81, digest, WHAT)?;
+        if sig.first() != Some(&0x30) {
+            return Err(HwError::Status {
+                what: WHAT,
+                sw: 0x9000,
+            });
         }
-        tlv(&r.data, 0x7c)
-            .and_then(|inner| tlv(inner, 0x82))
-            .filter(|sig| sig.first() == Some(&0x30))
-            .map(<[u8]>::to_vec)
-            .ok_or(HwError::Status {
-                what: "GENERAL AUTHENTICATE (sign)",
-                sw: r.sw,
-            })
+        Ok(sig.to_vec())
     }
 
     /// Makes a self-signed certificate for the key in `slot` (its public

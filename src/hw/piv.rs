@@ -210,11 +210,18 @@ impl YubiKey {
         Ok(cert.point.map(|point| (point, touch)))
     }
 
-    /// ECDH of the key in `slot` with `peer` (SEC1 uncompressed): the
-    /// shared x-coordinate.
-    pub fn ecdh(&self, slot: u8, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, HwError> {
+    /// One private-key operation of the card (GENERAL AUTHENTICATE with
+    /// the key in `slot`): `input` under tag `input_tag` (0x85 ECDH peer,
+    /// 0x81 digest to sign), the card's answer under tag 0x82.
+    pub(crate) fn key_operation(
+        &self,
+        slot: u8,
+        input_tag: u8,
+        input: &[u8],
+        what: &'static str,
+    ) -> Result<Zeroizing<Vec<u8>>, HwError> {
         let mut inner = vec![0x82, 0x00];
-        tlv_encode(0x85, peer, &mut inner);
+        tlv_encode(input_tag, input, &mut inner);
         let mut data = Vec::new();
         tlv_encode(0x7c, &inner, &mut data);
         let r = self.send(&Apdu::new(0x87, ALG_P256, slot, &data))?;
@@ -222,21 +229,26 @@ impl YubiKey {
             0x9000 => {}
             0x6982 => return Err(HwError::PinRequired),
             0x6a80 | 0x6a82 => return Err(HwError::SlotEmpty { slot }),
-            sw => {
-                return Err(HwError::Status {
-                    what: "GENERAL AUTHENTICATE",
-                    sw,
-                })
-            }
+            sw => return Err(HwError::Status { what, sw }),
         }
-        let x = tlv(&r.data, 0x7c)
+        tlv(&r.data, 0x7c)
             .and_then(|inner| tlv(inner, 0x82))
-            .filter(|x| x.len() == 32)
-            .ok_or(HwError::Status {
-                what: "GENERAL AUTHENTICATE",
-                sw: r.sw,
-            })?;
-        Ok(Zeroizing::new(x.to_vec()))
+            .map(|v| Zeroizing::new(v.to_vec()))
+            .ok_or(HwError::Status { what, sw: r.sw })
+    }
+
+    /// ECDH of the key in `slot` with `peer` (SEC1 uncompressed): the
+    /// shared x-coordinate.
+    pub fn ecdh(&self, slot: u8, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, HwError> {
+        const WHAT: &str = "GENERAL AUTHENTICATE";
+        let x = self.key_operation(slot, 0x85, peer, WHAT)?;
+        if x.len() != 32 {
+            return Err(HwError::Status {
+                what: WHAT,
+                sw: 0x9000,
+            });
+        }
+        Ok(x)
     }
 
     /// Authenticates with the management key (mutual), 3DES or AES-192 as
