@@ -23,6 +23,7 @@ pub mod terminal;
 pub mod unlock;
 pub mod vault;
 
+mod atomic_file;
 mod shell;
 mod time_fmt;
 mod zbuf;

@@ -18,13 +18,10 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use rand::rngs::OsRng;
-use rand::RngCore;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
@@ -242,45 +239,13 @@ fn temp_prefix(target: &Path) -> String {
     format!(".{name}.avault-scrub.")
 }
 
-/// Replaces `target` with `bytes`: temp file (create_new, 0600), fsync,
-/// rename, fsync the directory. The temp file never outlives a failure.
+/// Replaces `target` with `bytes`, atomically (src/atomic_file.rs).
 fn replace_file(target: &Path, bytes: &[u8]) -> Result<(), ImportError> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let prefix = temp_prefix(target);
-    // Left by a writer that died between create and rename: they hold the
-    // secrets the file still holds, so they go.
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-    let mut random = [0u8; 8];
-    OsRng.fill_bytes(&mut random);
-    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = dir.join(format!("{prefix}{suffix}"));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_error(&tmp, "create"))?;
-        file.write_all(bytes).map_err(io_error(&tmp, "write"))?;
-        file.sync_all().map_err(io_error(&tmp, "fsync"))?;
-        fs::rename(&tmp, target).map_err(io_error(target, "replace"))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error(dir, "fsync the directory of"))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic_file::replace(target, &temp_prefix(target), bytes).map_err(|f| ImportError::Io {
+        path: f.path,
+        action: f.action,
+        source: f.source,
+    })
 }
 
 #[cfg(test)]

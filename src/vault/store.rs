@@ -7,12 +7,9 @@
 //! leaves one of them whole.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-
-use rand::rngs::OsRng;
-use rand::RngCore;
 
 use super::VaultError;
 
@@ -136,58 +133,15 @@ pub(crate) fn lock_file(lock_path: &Path) -> Result<WriteLock, VaultError> {
     Ok(WriteLock { file })
 }
 
-/// Removes temp files left by writers that died; call with the lock held,
-/// when no other writer can have one open.
-fn remove_stale_temps(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return;
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let mut prefix = name.to_os_string();
-    prefix.push(".tmp.");
-    let prefix = prefix.to_string_lossy().into_owned();
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-/// Replaces the vault with `bytes`, atomically. The caller holds the lock.
+/// Replaces the vault (or the session cache) with `bytes`, atomically
+/// (src/atomic_file.rs). The caller holds the lock.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], _lock: &WriteLock) -> Result<(), VaultError> {
-    remove_stale_temps(path);
-    let mut random = [0u8; 8];
-    OsRng.fill_bytes(&mut random);
-    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = sibling(path, &format!(".tmp.{suffix}"));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_error(&tmp, "create"))?;
-        file.write_all(bytes).map_err(io_error(&tmp, "write"))?;
-        file.sync_all().map_err(io_error(&tmp, "fsync"))?;
-        fs::rename(&tmp, path).map_err(io_error(path, "replace"))?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error(dir, "fsync directory"))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    crate::atomic_file::replace(path, &format!("{name}.tmp."), bytes).map_err(|f| VaultError::Io {
+        path: f.path,
+        action: f.action,
+        source: f.source,
+    })
 }
 
 #[cfg(test)]
