@@ -25,16 +25,22 @@ use vyubikey::{Config, OathCredential, RemoveOn, VirtualYubiKey};
 
 const PIN: &str = "123456";
 
+/// `avault add PROFILE --env`, unlocked by the card with its PIN.
+fn add_by_card(s: &Sandbox, profile: &str) -> Run {
+    run(
+        s,
+        &["add", profile, "--env"],
+        &[
+            ("AVAULT_PIV_PIN", PIN),
+            ("AWS_ACCESS_KEY_ID", support::KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", support::SECRET),
+        ],
+    )
+}
+
+/// avault in `s`, reaching the private pcscd.
 fn run(s: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = s.cmd();
-    cmd.args(args);
-    for (k, v) in vyubikey::rig_env() {
-        cmd.env(k, v);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Run(cmd.output().expect("run avault"))
+    s.run_with(args, env, &vyubikey::rig_env())
 }
 
 fn insert(config: Config) -> VirtualYubiKey {
@@ -70,15 +76,7 @@ fn generate_then_unlock_with_pin_and_touch() {
     yubikey_vault(&s);
     assert_eq!(card.counters().generate, 1);
     assert!(String::from_utf8_lossy(&s.vault_bytes()).contains("\n-> piv-p256 "));
-    let added = run(
-        &s,
-        &["add", "prod", "--env"],
-        &[
-            ("AVAULT_PIV_PIN", PIN),
-            ("AWS_ACCESS_KEY_ID", support::KEY_ID),
-            ("AWS_SECRET_ACCESS_KEY", support::SECRET),
-        ],
-    );
+    let added = add_by_card(&s, "prod");
     added.success();
     assert!(
         added.stderr().contains("Touch your YubiKey"),
@@ -156,16 +154,7 @@ fn passphrase_and_yubikey_each_open_it_and_a_card_write_keeps_both() {
     run(&s, &["list"], &[("AVAULT_PASSPHRASE", PASSPHRASE)]).success();
     assert_eq!(card.counters().ecdh, ecdh);
     // The card alone, and a write made through it.
-    run(
-        &s,
-        &["add", "prod", "--env"],
-        &[
-            ("AVAULT_PIV_PIN", PIN),
-            ("AWS_ACCESS_KEY_ID", support::KEY_ID),
-            ("AWS_SECRET_ACCESS_KEY", support::SECRET),
-        ],
-    )
-    .success();
+    add_by_card(&s, "prod").success();
     let header = String::from_utf8_lossy(&s.vault_bytes()).into_owned();
     assert!(header.contains("\n-> piv-p256 ") && header.contains("\n-> avault-argon2id "));
     let out = run(
@@ -469,15 +458,7 @@ fn firmware_5_2_finds_the_key_through_its_certificate() {
     )
     .success();
     slot_1_certificate(&card);
-    let added = run(
-        &s,
-        &["add", "prod", "--env"],
-        &[
-            ("AVAULT_PIV_PIN", PIN),
-            ("AWS_ACCESS_KEY_ID", support::KEY_ID),
-            ("AWS_SECRET_ACCESS_KEY", support::SECRET),
-        ],
-    );
+    let added = add_by_card(&s, "prod");
     added.success();
     // The touch policy came from the certificate's extension.
     assert!(
@@ -612,16 +593,7 @@ fn age_plugin_yubikey_opens_a_vault_avault_generated_the_key_of() {
     let recipient = word(&stderr, "age1yubikey1").to_owned();
     let stub = word(&stderr, "AGE-PLUGIN-YUBIKEY-1").to_owned();
     let key = card.piv_public_key(0x82).expect("slot 1");
-    run(
-        &s,
-        &["add", "prod", "--env"],
-        &[
-            ("AVAULT_PIV_PIN", PIN),
-            ("AWS_ACCESS_KEY_ID", support::KEY_ID),
-            ("AWS_SECRET_ACCESS_KEY", support::SECRET),
-        ],
-    )
-    .success();
+    add_by_card(&s, "prod").success();
 
     let plugin = |args: &[&str]| {
         let mut cmd = Command::new(plugin_dir.join("age-plugin-yubikey"));

@@ -11,16 +11,9 @@ mod vyubikey;
 use support::{Run, Sandbox};
 use vyubikey::{Config, OathCredential, PinPolicy, PivKey, TouchPolicy, VirtualYubiKey};
 
+/// avault in `s`, reaching the private pcscd.
 fn run(s: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = s.cmd();
-    cmd.args(args);
-    for (k, v) in vyubikey::rig_env() {
-        cmd.env(k, v);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Run(cmd.output().expect("run avault"))
+    s.run_with(args, env, &vyubikey::rig_env())
 }
 
 #[test]

@@ -56,8 +56,17 @@ impl Sandbox {
 
     /// Runs with args and extra environment.
     pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_with(args, env, &[])
+    }
+
+    /// Runs with args, extra environment, and more environment made at run
+    /// time (the PC/SC rig's socket: `vyubikey::rig_env()`).
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)], more: &[(&str, String)]) -> Run {
         let mut cmd = self.cmd();
         cmd.args(args);
+        for (k, v) in more {
+            cmd.env(k, v);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -192,57 +192,43 @@ impl<'a> Resolver<'a> {
             self.flags.region.as_deref(),
             Origin::Flag("--region"),
         );
-        layers.fill(
-            "region",
-            env.aws_region.as_deref(),
-            Origin::Env("AWS_REGION"),
-        );
-        layers.fill(
-            "region",
-            env.aws_default_region.as_deref(),
-            Origin::Env("AWS_DEFAULT_REGION"),
-        );
-        layers.fill(
-            "sts_regional_endpoints",
-            env.sts_regional_endpoints.as_deref(),
-            Origin::Env("AWS_STS_REGIONAL_ENDPOINTS"),
-        );
-        layers.fill(
-            "mfa_serial",
-            env.mfa_serial.as_deref(),
-            Origin::Env("AWS_MFA_SERIAL"),
-        );
-        layers.fill(
-            "endpoint_url",
-            env.endpoint_url.as_deref(),
-            Origin::Env("AWS_ENDPOINT_URL"),
-        );
-        if is_target {
-            layers.fill(
-                "role_arn",
-                env.role_arn.as_deref(),
-                Origin::Env("AWS_ROLE_ARN"),
-            );
-            layers.fill(
+        // The environment, first set wins: for every profile of the chain…
+        let chain_wide = [
+            ("region", &env.aws_region, "AWS_REGION"),
+            ("region", &env.aws_default_region, "AWS_DEFAULT_REGION"),
+            (
+                "sts_regional_endpoints",
+                &env.sts_regional_endpoints,
+                "AWS_STS_REGIONAL_ENDPOINTS",
+            ),
+            ("mfa_serial", &env.mfa_serial, "AWS_MFA_SERIAL"),
+            ("endpoint_url", &env.endpoint_url, "AWS_ENDPOINT_URL"),
+        ];
+        // …and for the target profile only (COMPAT.md).
+        let target_only = [
+            ("role_arn", &env.role_arn, "AWS_ROLE_ARN"),
+            (
                 "role_session_name",
-                env.role_session_name.as_deref(),
-                Origin::Env("AWS_ROLE_SESSION_NAME"),
-            );
-            layers.fill(
-                "session_tags",
-                env.session_tags.as_deref(),
-                Origin::Env("AWS_SESSION_TAGS"),
-            );
-            layers.fill(
+                &env.role_session_name,
+                "AWS_ROLE_SESSION_NAME",
+            ),
+            ("session_tags", &env.session_tags, "AWS_SESSION_TAGS"),
+            (
                 "transitive_session_tags",
-                env.transitive_tags.as_deref(),
-                Origin::Env("AWS_TRANSITIVE_TAGS"),
-            );
-            layers.fill(
+                &env.transitive_tags,
+                "AWS_TRANSITIVE_TAGS",
+            ),
+            (
                 "source_identity",
-                env.source_identity.as_deref(),
-                Origin::Env("AWS_SOURCE_IDENTITY"),
-            );
+                &env.source_identity,
+                "AWS_SOURCE_IDENTITY",
+            ),
+        ];
+        let applied = chain_wide
+            .iter()
+            .chain(target_only.iter().filter(|_| is_target));
+        for (key, value, var) in applied {
+            layers.fill(key, value.as_deref(), Origin::Env(var));
         }
         self.merge_file(name, &mut layers)?;
         if layers
