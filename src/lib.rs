@@ -2,7 +2,7 @@
 //! short-lived credentials to commands.
 //!
 //! The layers, each importing only from those below it:
-//! `cli` → `config`, `vault` → `unlock`; `mfa` holds TOTP seed parsing;
+//! `cli` → `serve`, `deliver` → `creds` → `config`, `vault` → `unlock`; `mfa` holds TOTP seed parsing;
 //! `output` is the only place that writes to stdout or stderr, and
 //! `terminal` the only place that talks to /dev/tty.
 
@@ -19,6 +19,7 @@ pub mod import;
 pub mod mfa;
 pub mod output;
 pub mod process;
+pub mod serve;
 pub mod terminal;
 pub mod unlock;
 pub mod vault;

@@ -1,17 +1,23 @@
-//! `avault exec PROFILE [-- COMMAND ARGS…]`: run a command with credentials.
+//! `avault exec PROFILE [-- COMMAND ARGS…]`: run a command with credentials,
+//! in its environment or from a credential server that lives as long as it.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::sync::Arc;
 
 use super::issue::{self, CredentialArgs};
-use super::{CliError, Context};
-use crate::deliver;
+use super::{CliError, Context, ExitStatus};
+use crate::creds::Issuer;
+use crate::deliver::{self, ServerVars};
 use crate::output;
+use crate::serve::{self, AssumeRole, Supply, DEFAULT_EC2_PORT};
+use crate::vault::SessionCache;
 
 /// Run a command (default: your shell) with short-lived credentials for a
 /// profile in its environment, or print them for credential_process.
 #[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("server").args(["ecs_server", "ec2_server"]))]
 pub(super) struct Args {
     /// The profile
     profile: String,
@@ -21,8 +27,35 @@ pub(super) struct Args {
 
     /// Print credential_process JSON (Version 1) instead of running a command:
     /// credential_process = avault exec PROFILE --json
-    #[arg(short = 'j', long, conflicts_with = "command")]
+    #[arg(short = 'j', long, conflicts_with_all = ["command", "server"])]
     json: bool,
+
+    /// Serve credentials to the command from a local ECS credentials endpoint
+    /// (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN)
+    /// instead of putting keys in its environment; refreshed before they expire
+    #[arg(
+        short = 's',
+        long = "ecs-server",
+        visible_alias = "server",
+        conflicts_with = "no_session"
+    )]
+    ecs_server: bool,
+
+    /// Serve credentials to the command from local EC2 instance metadata
+    /// endpoints (IMDSv1 and v2) on 127.0.0.1; the command gets
+    /// AWS_EC2_METADATA_SERVICE_ENDPOINT
+    #[arg(long, conflicts_with = "no_session")]
+    ec2_server: bool,
+
+    /// With a server: get credentials at the first request, not before the
+    /// command starts
+    #[arg(long, requires = "server")]
+    lazy: bool,
+
+    /// The port of --ec2-server on 127.0.0.1 (0: any free port) [default: 9099,
+    /// where avault proxy forwards the metadata address]
+    #[arg(long, value_name = "PORT", requires = "ec2_server")]
+    ec2_port: Option<u16>,
 
     /// Accepted for aws-vault compatibility (it concerns SSO's sign-in link)
     #[arg(long, hide = true)]
@@ -37,13 +70,9 @@ pub(super) struct Args {
     command: Vec<OsString>,
 }
 
-pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
-    let (credentials, region) = issue::credentials(ctx, &args.profile, &args.creds)?;
-    if args.json {
-        output::secret(&credentials.to_process_json())?;
-        return Ok(());
-    }
-    let mut words = args.command.into_iter();
+/// The command to run, and its name for messages.
+fn child_command(words: Vec<OsString>) -> (Command, String) {
+    let mut words = words.into_iter();
     let program = words.next().unwrap_or_else(|| {
         std::env::var_os("SHELL")
             .filter(|s| !s.is_empty())
@@ -51,12 +80,67 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     });
     let mut command = Command::new(&program);
     command.args(words);
+    (command, program.to_string_lossy().into_owned())
+}
+
+pub(super) fn run(ctx: &Context, args: Args) -> Result<ExitStatus, CliError> {
+    if args.ecs_server || args.ec2_server {
+        return serve(ctx, args);
+    }
+    let (credentials, region) = issue::credentials(ctx, &args.profile, &args.creds)?;
+    if args.json {
+        output::secret(&credentials.to_process_json())?;
+        return Ok(ExitStatus::Success);
+    }
+    let (mut command, program) = child_command(args.command);
     deliver::apply_to_child(&mut command, &args.profile, &credentials, region.as_deref());
     // Replace this process: signals, exit codes and the terminal go
     // straight to the command. exec only returns on failure.
-    let error = command.exec();
-    Err(CliError::Exec {
-        program: program.to_string_lossy().into_owned(),
-        source: error,
-    })
+    let source = command.exec();
+    Err(CliError::Exec { program, source })
+}
+
+/// Server mode: credentials from a local endpoint for as long as the
+/// command runs; its exit code is ours.
+fn serve(ctx: &Context, args: Args) -> Result<ExitStatus, CliError> {
+    issue::refuse_nesting()?;
+    let opened = issue::open(ctx, &args.profile, args.creds.flags())?;
+    let cache = SessionCache::new(&opened.vault, &opened.payload);
+    let issuer = Arc::new(Issuer::new(
+        opened.chain,
+        opened.payload,
+        cache,
+        args.creds.request(ctx)?,
+    ));
+    let region = issuer.region().map(str::to_owned);
+    let min_left = issuer.min_left();
+    let source = Arc::clone(&issuer);
+    let supply = Arc::new(Supply::new(min_left, move || source.credentials()));
+    if !args.lazy {
+        // MFA now, before the command starts, rather than at its first call.
+        supply.get()?;
+    }
+    let started = if args.ecs_server {
+        let assume: Arc<AssumeRole> = Arc::new(move |base, arn| issuer.assume_role(base, arn));
+        serve::start_ecs(supply, min_left, assume)?
+    } else {
+        serve::start_ec2(
+            supply,
+            region.clone(),
+            args.ec2_port.unwrap_or(DEFAULT_EC2_PORT),
+        )?
+    };
+    output::debug(ctx.debug, &format!("credential server on {}", started.url));
+    let vars = match &started.token {
+        Some(token) => ServerVars::Ecs {
+            url: &started.url,
+            token,
+        },
+        None => ServerVars::Ec2 { url: &started.url },
+    };
+    let (mut command, program) = child_command(args.command);
+    deliver::apply_server_to_child(&mut command, &args.profile, region.as_deref(), &vars);
+    let code = deliver::run_child(&mut command).map_err(|source| CliError::Exec { program, source });
+    started.server.stop();
+    Ok(ExitStatus::Child(code?))
 }

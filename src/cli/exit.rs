@@ -15,6 +15,8 @@ pub enum ExitStatus {
     CommandNotFound,
     /// `exec` could not run the command (126).
     CommandNotExecutable,
+    /// The exit code of the command `exec` ran in server mode.
+    Child(u8),
 }
 
 impl ExitStatus {
@@ -27,6 +29,7 @@ impl ExitStatus {
             ExitStatus::Interrupted => 130,
             ExitStatus::CommandNotFound => 127,
             ExitStatus::CommandNotExecutable => 126,
+            ExitStatus::Child(code) => code,
         }
     }
 }
@@ -49,5 +52,6 @@ mod tests {
         assert_eq!(ExitStatus::Interrupted.code(), 130);
         assert_eq!(ExitStatus::CommandNotFound.code(), 127);
         assert_eq!(ExitStatus::CommandNotExecutable.code(), 126);
+        assert_eq!(ExitStatus::Child(7).code(), 7);
     }
 }

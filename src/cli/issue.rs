@@ -79,21 +79,29 @@ pub(super) fn credentials(
     args: &CredentialArgs,
 ) -> Result<(Credentials, Option<String>), CliError> {
     refuse_nesting()?;
-    let opened = open(
-        ctx,
-        profile,
-        FlagOverrides {
-            region: args.region.clone(),
-            duration: args.duration,
-        },
-    )?;
+    let opened = open(ctx, profile, args.flags())?;
     let cache = SessionCache::new(&opened.vault, &opened.payload);
-    let request = Request {
-        no_session: args.no_session,
-        mfa_token: args.mfa_token.clone().map(SecretString::from),
-        prompt: ctx.prompt()?,
-    };
+    let request = args.request(ctx)?;
     let credentials =
         Provider::new(&opened.chain, &opened.payload, &cache, &request).credentials()?;
     Ok((credentials, opened.chain.target().region.clone()))
+}
+
+impl CredentialArgs {
+    /// What the flags override in the profile's settings.
+    pub(super) fn flags(&self) -> FlagOverrides {
+        FlagOverrides {
+            region: self.region.clone(),
+            duration: self.duration,
+        }
+    }
+
+    /// What the flags ask of the provider.
+    pub(super) fn request(&self, ctx: &Context) -> Result<Request, CliError> {
+        Ok(Request {
+            no_session: self.no_session,
+            mfa_token: self.mfa_token.clone().map(SecretString::from),
+            prompt: ctx.prompt()?,
+        })
+    }
 }

@@ -13,6 +13,7 @@ mod issue;
 mod list;
 mod mfa;
 mod passwd;
+mod proxy;
 mod remove;
 mod seed_input;
 mod unlockers;
@@ -83,6 +84,9 @@ enum Command {
     Mfa(mfa::Args),
     /// Import long-term keys from aws-vault's file backend or ~/.aws/credentials
     Import(import::Args),
+    /// Forward the EC2 metadata address to exec --ec2-server (needs root)
+    #[command(visible_alias = "server")]
+    Proxy(proxy::Args),
 }
 
 /// What every command needs: where the vault is, and how loud to be.
@@ -142,12 +146,12 @@ pub fn main() -> std::process::ExitCode {
     };
     crate::output::debug(cli.debug, &format!("process made non-dumpable: {hardened}"));
     match run(cli) {
-        Ok(()) => ExitStatus::Success.into(),
+        Ok(status) => status.into(),
         Err(e) => e.report().into(),
     }
 }
 
-fn run(cli: Cli) -> Result<(), CliError> {
+fn run(cli: Cli) -> Result<ExitStatus, CliError> {
     if let Some(backend) = &cli.backend {
         if backend != "file" {
             return Err(CliError::usage(
@@ -161,19 +165,21 @@ fn run(cli: Cli) -> Result<(), CliError> {
         debug: cli.debug,
         prompt: cli.prompt,
     };
-    match cli.command {
+    let done = match cli.command {
         Command::Init(args) => init::run(&ctx, args),
         Command::Add(args) => add::run(&ctx, args),
         Command::List(args) => list::run(&ctx, args),
         Command::Remove(args) => remove::run(&ctx, args),
         Command::Unlockers(args) => unlockers::run(&ctx, args),
         Command::Passwd(args) => passwd::run(&ctx, args),
-        Command::Exec(args) => exec::run(&ctx, args),
+        Command::Exec(args) => return exec::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Clear(args) => clear::run(&ctx, args),
         Command::Mfa(args) => mfa::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
-    }
+        Command::Proxy(args) => proxy::run(&ctx, args),
+    };
+    done.map(|()| ExitStatus::Success)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::mfa::{self, MfaError, PromptDriver, TokenSources, TotpSeed};
 use crate::vault::{CachedSession, Payload, SessionCache, VaultError};
 
 /// AWS caps a role assumed from another role's credentials at one hour.
-const ROLE_CHAIN_LIMIT: Duration = Duration::from_secs(3600);
+pub(super) const ROLE_CHAIN_LIMIT: Duration = Duration::from_secs(3600);
 
 /// What the command line adds to the profile's own settings.
 #[derive(Default)]
