@@ -441,6 +441,17 @@ impl Emulator {
         assert_eq!(status, 200, "POST /moto-api/reset-auth: {body}");
     }
 
+    /// Credentials issued from now on expire `seconds` after issue
+    /// (`None`: as asked). For tests of refresh before expiry.
+    pub fn set_lifetime(&self, seconds: Option<u64>) {
+        let body = match seconds {
+            Some(s) => format!("{{\"seconds\": {s}}}"),
+            None => "{\"seconds\": null}".to_owned(),
+        };
+        let (status, answer) = self.http("POST", "/avault/lifetime", &body);
+        assert_eq!(status, 200, "POST /avault/lifetime: {answer}");
+    }
+
     /// What points a process (avault itself, say) at the emulator and
     /// nowhere else: AWS_ENDPOINT_URL, AWS_EC2_METADATA_DISABLED=true and the
     /// region.

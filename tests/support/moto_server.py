@@ -48,6 +48,10 @@ STS behaves as AWS does where avault depends on it:
   ...}, every STS request received per action (refused ones included);
   POST /avault/counts/reset zeroes them.
 * STS and IAM error bodies use AWS's shape (<ErrorResponse><Error>...).
+* Lifetime: POST /avault/lifetime with {"seconds": n} makes every
+  GetSessionToken and AssumeRole answer from then on expire n seconds after
+  issue, whatever DurationSeconds asked (and the credentials stop working
+  then); {"seconds": null} ends that. Tests of refresh-before-expiry use it.
 
 IAM auth enforcement is moto's own: POST /moto-api/reset-auth with body 0.
 """
@@ -802,6 +806,17 @@ def _sts_authenticate(self: TokenResponse, resource: str = "*") -> None:
     _original_authenticate(self, resource)
 
 
+LIFETIME: dict[str, int | None] = {"seconds": None}
+
+
+def lifetime_override(expiration: datetime.datetime) -> datetime.datetime:
+    """The expiry of credentials issued now, under /avault/lifetime."""
+    seconds = LIFETIME["seconds"]
+    if seconds is None:
+        return expiration
+    return (utcnow() + datetime.timedelta(seconds=seconds)).replace(microsecond=0)
+
+
 def _caller_of(resp: TokenResponse) -> Caller:
     return identify(resp.get_access_key(), resp.current_account, resp.partition)
 
@@ -828,7 +843,7 @@ def _get_session_token(self: TokenResponse) -> ActionResult:
         mfa_time = check_mfa(serial, code, self.partition, caller)
     token = Token(duration=duration)
     # AWS answers whole seconds (2024-01-01T00:00:00Z); moto would add microseconds.
-    token.expiration = token.expiration.replace(microsecond=0)
+    token.expiration = lifetime_override(token.expiration.replace(microsecond=0))
     account = caller.account_id
     key = iam_backends[account][self.partition].create_temp_access_key()
     session_token = random_session_token()
@@ -894,7 +909,7 @@ def _assume_role(self: TokenResponse) -> ActionResult:
         mfa_time = check_mfa(serial, code, self.partition, caller)
     result = _original_assume_role(self)
     creds = result.result["Credentials"]  # type: ignore[index]
-    creds.expiration = creds.expiration.replace(microsecond=0)
+    creds.expiration = lifetime_override(creds.expiration.replace(microsecond=0))
     ROLE_ISSUED[creds.access_key_id] = utcnow()
     if mfa_time:
         ROLE_MFA[creds.access_key_id] = mfa_time
@@ -959,6 +974,11 @@ class AvaultEndpoints:
         elif path == "/avault/counts/reset" and method == "POST":
             COUNTS.reset()
             status, body = "200 OK", {"status": "ok"}
+        elif path == "/avault/lifetime" and method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            asked = json.loads(environ["wsgi.input"].read(length) or b"{}").get("seconds")
+            LIFETIME["seconds"] = None if asked is None else int(asked)
+            status, body = "200 OK", {"seconds": LIFETIME["seconds"]}
         else:
             status, body = "404 Not Found", {"error": f"no {method} {path}"}
         data = json.dumps(body, sort_keys=True).encode()
