@@ -44,6 +44,9 @@ pub enum CliError {
     /// From `import`.
     #[error(transparent)]
     Import(#[from] crate::import::ImportError),
+    /// From the console sign-in (`login`).
+    #[error(transparent)]
+    Console(#[from] crate::deliver::ConsoleError),
     /// `exec` could not start the command.
     #[error("cannot run {program}: {source}")]
     Exec {
@@ -86,6 +89,7 @@ impl CliError {
             CliError::Creds(e) => e.hint(),
             CliError::Mfa(e) => e.hint(),
             CliError::Import(e) => e.hint(),
+            CliError::Console(e) => e.hint(),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@ mod import;
 mod init;
 mod issue;
 mod list;
+mod login;
 mod mfa;
 mod passwd;
 mod remove;
@@ -83,6 +84,8 @@ enum Command {
     Mfa(mfa::Args),
     /// Import long-term keys from aws-vault's file backend or ~/.aws/credentials
     Import(import::Args),
+    /// Open the AWS console in a browser, signed in with a profile's credentials
+    Login(login::Args),
 }
 
 /// What every command needs: where the vault is, and how loud to be.
@@ -173,6 +176,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Clear(args) => clear::run(&ctx, args),
         Command::Mfa(args) => mfa::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
+        Command::Login(args) => login::run(&ctx, args),
     }
 }
 
