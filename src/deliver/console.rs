@@ -777,6 +777,83 @@ mod tests {
     }
 
     #[test]
+    fn only_a_users_own_key_is_federated() {
+        use crate::config::{Profile, RoleArn, Ttls};
+        use crate::vault::StoredProfile;
+
+        let mut payload = Payload::new(Vec::new());
+        payload.profiles.insert(
+            "alice".into(),
+            StoredProfile {
+                access_key_id: "AKIAALICE0000001".into(),
+                secret_access_key: SecretString::from("s".to_owned()),
+                mfa_serial: None,
+                totp: Default::default(),
+                created: String::new(),
+                rotated: None,
+            },
+        );
+        let alice = Profile::new("alice");
+        let role = RoleArn::parse("arn:aws:iam::123456789012:role/ops").expect("arn");
+        let chain = |target: Profile, sources: Vec<Profile>| {
+            ProfileChain::new(target, sources, Ttls::default())
+        };
+
+        let (owner, key) =
+            own_long_term_key(&chain(alice.clone(), vec![]), &payload).expect("own key");
+        assert_eq!(owner, "alice");
+        assert_eq!(key.access_key_id, "AKIAALICE0000001");
+        assert!(key.session_token.is_none());
+
+        // A profile that only names alice as its source: still alice's key.
+        let mut dev = Profile::new("dev");
+        dev.source_profile = Some("alice".into());
+        let (owner, _) =
+            own_long_term_key(&chain(dev.clone(), vec![alice.clone()]), &payload).expect("key");
+        assert_eq!(owner, "alice");
+
+        // A role anywhere on the way: the role's credentials instead.
+        let mut ops = dev;
+        ops.role_arn = Some(role.clone());
+        assert!(own_long_term_key(&chain(ops, vec![alice.clone()]), &payload).is_none());
+        let mut alice_role = alice;
+        alice_role.role_arn = Some(role);
+        assert!(own_long_term_key(&chain(alice_role, vec![]), &payload).is_none());
+
+        // credential_process, or no stored key: as the provider gives them.
+        let mut process = Profile::new("proc");
+        process.credential_process = Some(crate::config::ProcessCommand::new("true"));
+        assert!(own_long_term_key(&chain(process, vec![]), &payload).is_none());
+        assert!(own_long_term_key(&chain(Profile::new("bob"), vec![]), &payload).is_none());
+    }
+
+    #[test]
+    fn a_silent_endpoint_times_out() {
+        // Accepts the connection (the backlog does) and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let endpoint =
+            FederationEndpoint::parse(&format!("http://127.0.0.1:{port}/federation")).expect("ok");
+        let c = Credentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: SecretString::from("s3cr3t".to_owned()),
+            session_token: Some(SecretString::from("tok".to_owned())),
+            expiration: None,
+        };
+        let started = Instant::now();
+        let e = request_signin_token(&endpoint, &c, Duration::from_millis(300)).expect_err("late");
+        assert!(matches!(e, ConsoleError::TimedOut { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let text = e.to_string();
+        assert!(text.contains("did not answer"), "{text}");
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("Session"),
+            "{text}"
+        );
+        drop(listener);
+    }
+
+    #[test]
     fn refused_error_shows_status_and_body_start_only() {
         let e = ConsoleError::Refused {
             endpoint: "https://signin.aws.amazon.com/federation".into(),
