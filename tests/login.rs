@@ -605,3 +605,32 @@ fn sso_profiles_are_not_supported_yet() {
     out.fails_with("AWS SSO, which avault does not support yet");
     assert_eq!(fed.count(), 0);
 }
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn an_mfa_role_takes_the_code_from_t_and_is_not_federated() {
+    let w = World::new();
+    w.store_alice("alice", false);
+    let ops = w.mfa_role("ops");
+    w.s.write_config(&format!(
+        "[profile ops]\nsource_profile = alice\nrole_arn = {}\nmfa_serial = {}\n",
+        ops.arn, w.mfa.serial
+    ));
+    w.emu.enforce_auth();
+    let fed = Federation::ok();
+    let env = [("AVAULT_FEDERATION_URL", fed.url.as_str())];
+    // No code and no terminal: refused before anything reaches the sign-in endpoint.
+    let without = w.run(&["login", "ops", "--stdout"], &env);
+    assert_eq!(without.code(), Some(1), "{}", without.stderr());
+    assert_eq!(fed.count(), 0);
+    let code = w.mfa.code_now();
+    let out = w.run(&["login", "ops", "--stdout", "-t", &code], &env);
+    out.success();
+    assert_eq!(w.emu.count("GetFederationToken"), 0, "{:?}", w.emu.counts());
+    let session = fed.only().session();
+    // The session is the role's: exec reuses it from the cache.
+    let json = w.json("ops", &[], &[]);
+    assert_eq!(session["sessionId"], json["AccessKeyId"]);
+    assert!(w.caller_arn("ops", &[]).starts_with(&assumed(&ops)));
+    assert!(!out.stderr().contains(&code));
+}
