@@ -42,7 +42,9 @@ fn parse_args() -> Load {
 fn warm_credentials() -> Credentials {
     Credentials {
         access_key_id: "ASIAEXAMPLEBENCHKEY0".into(),
-        secret_access_key: SecretString::from("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned()),
+        secret_access_key: SecretString::from(
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned(),
+        ),
         session_token: Some(SecretString::from("FwoGZXIvYXdzE".repeat(40))),
         expiration: Some(time::OffsetDateTime::now_utc() + time::Duration::hours(1)),
     }

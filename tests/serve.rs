@@ -88,12 +88,18 @@ fn ecs_server_serves_the_aws_cli_and_boto3_and_checks_its_token() {
         ],
         &[],
     );
-    assert!(v["url"].as_str().expect("url").starts_with("http://127.0.0.1:"));
+    assert!(v["url"]
+        .as_str()
+        .expect("url")
+        .starts_with("http://127.0.0.1:"));
     assert_eq!(v["token_length"], 40);
     assert_eq!(v["keys_in_env"], serde_json::json!([]));
     assert_eq!(
         v["plain"],
-        serde_json::json!([200, ["AccessKeyId", "Expiration", "SecretAccessKey", "Token"]])
+        serde_json::json!([
+            200,
+            ["AccessKeyId", "Expiration", "SecretAccessKey", "Token"]
+        ])
     );
     assert_eq!(v["bearer"], 200);
     assert_eq!(
@@ -169,7 +175,11 @@ fn a_burst_across_expiry_costs_one_assume_role() {
     assert_eq!(v["errors"], serde_json::json!([]), "{v}");
     assert_eq!(v["answers"], 200);
     let ids = v["ids"].as_array().expect("ids");
-    assert_eq!(ids.len(), 1, "every request got the same new credentials: {v}");
+    assert_eq!(
+        ids.len(),
+        1,
+        "every request got the same new credentials: {v}"
+    );
     assert_ne!(ids[0], v["first"], "the credentials were refreshed: {v}");
     assert_eq!(w.emu.count("AssumeRole"), 2, "{:?}", w.emu.counts());
 }
@@ -197,7 +207,11 @@ fn ec2_server_serves_imds_v1_and_v2_to_boto3_and_the_aws_cli() {
         &[],
     );
     assert_eq!(v["endpoint"], format!("http://127.0.0.1:{port}"));
-    assert_eq!(v["disabled"], Value::Null, "AWS_EC2_METADATA_DISABLED is removed");
+    assert_eq!(
+        v["disabled"],
+        Value::Null,
+        "AWS_EC2_METADATA_DISABLED is removed"
+    );
     assert_eq!(v["v1_list"], serde_json::json!([200, "local-credentials"]));
     assert_eq!(v["foreign_host"], 403);
     assert_eq!(v["identity"]["region"], emulator::REGION);
@@ -220,7 +234,10 @@ fn ec2_server_serves_imds_v1_and_v2_to_boto3_and_the_aws_cli() {
             "Type"
         ])
     );
-    assert_eq!(v["v1_after_v2"], 401, "a token is required once one was used");
+    assert_eq!(
+        v["v1_after_v2"], 401,
+        "a token is required once one was used"
+    );
     assert_eq!(v["wrong_token"], 401);
     assert!(v["boto3_caller"]
         .as_str()
@@ -298,11 +315,24 @@ fn exit_codes_and_signals_pass_through() {
     let out = w.run(&["exec", "alice", "-s", "--", "sh", "-c", "exit 7"], &[]);
     assert_eq!(out.code(), Some(7), "{}", out.stderr());
     let out = w.run(
-        &["exec", "alice", "--ec2-server", "--ec2-port", "0", "--", "sh", "-c", "kill -TERM $$"],
+        &[
+            "exec",
+            "alice",
+            "--ec2-server",
+            "--ec2-port",
+            "0",
+            "--",
+            "sh",
+            "-c",
+            "kill -TERM $$",
+        ],
         &[],
     );
     assert_eq!(out.code(), Some(128 + 15), "{}", out.stderr());
-    let out = w.run(&["exec", "alice", "-s", "--", "no-such-command-avault"], &[]);
+    let out = w.run(
+        &["exec", "alice", "-s", "--", "no-such-command-avault"],
+        &[],
+    );
     assert_eq!(out.code(), Some(127), "{}", out.stderr());
 
     // SIGTERM sent to avault reaches the child, whose handler decides the

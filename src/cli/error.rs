@@ -47,6 +47,9 @@ pub enum CliError {
     /// A credential server could not start.
     #[error(transparent)]
     Serve(#[from] crate::serve::ServeError),
+    /// From the console sign-in (`login`).
+    #[error(transparent)]
+    Console(#[from] crate::deliver::ConsoleError),
     /// `exec` could not start the command.
     #[error("cannot run {program}: {source}")]
     Exec {
@@ -90,6 +93,7 @@ impl CliError {
             CliError::Mfa(e) => e.hint(),
             CliError::Import(e) => e.hint(),
             CliError::Serve(e) => e.hint(),
+            CliError::Console(e) => e.hint(),
             _ => None,
         }
     }

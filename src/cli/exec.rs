@@ -140,7 +140,8 @@ fn serve(ctx: &Context, args: Args) -> Result<ExitStatus, CliError> {
     };
     let (mut command, program) = child_command(args.command);
     deliver::apply_server_to_child(&mut command, &args.profile, region.as_deref(), &vars);
-    let code = deliver::run_child(&mut command).map_err(|source| CliError::Exec { program, source });
+    let code =
+        deliver::run_child(&mut command).map_err(|source| CliError::Exec { program, source });
     started.server.stop();
     Ok(ExitStatus::Child(code?))
 }

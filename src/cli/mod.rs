@@ -11,6 +11,7 @@ mod import;
 mod init;
 mod issue;
 mod list;
+mod login;
 mod mfa;
 mod passwd;
 mod proxy;
@@ -87,6 +88,8 @@ enum Command {
     /// Forward the EC2 metadata address to exec --ec2-server (needs root)
     #[command(visible_alias = "server")]
     Proxy(proxy::Args),
+    /// Open the AWS console in a browser, signed in with a profile's credentials
+    Login(login::Args),
 }
 
 /// What every command needs: where the vault is, and how loud to be.
@@ -177,6 +180,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Clear(args) => clear::run(&ctx, args),
         Command::Mfa(args) => mfa::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
+        Command::Login(args) => login::run(&ctx, args),
         Command::Proxy(args) => proxy::run(&ctx, args),
     };
     done.map(|()| ExitStatus::Success)

@@ -53,7 +53,11 @@ impl Issuer {
 
     /// AssumeRole of `role_arn` from `base` (the ECS endpoint's
     /// `/role-arn/…`): no MFA, at most an hour, as a role chain allows.
-    pub fn assume_role(&self, base: &Credentials, role_arn: &str) -> Result<Credentials, CredsError> {
+    pub fn assume_role(
+        &self,
+        base: &Credentials,
+        role_arn: &str,
+    ) -> Result<Credentials, CredsError> {
         let duration = self
             .chain
             .ttls()

@@ -319,4 +319,28 @@ impl Sts {
             .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
         convert(ACTION, out.credentials())
     }
+
+    /// GetFederationToken: credentials for a federated user `name` with
+    /// `policy`, from a long-term key (AWS refuses session credentials).
+    /// For the console sign-in of a plain IAM user.
+    pub fn get_federation_token(
+        &self,
+        caller: &Credentials,
+        name: &str,
+        policy: &str,
+        duration: Duration,
+    ) -> Result<Credentials, StsError> {
+        const ACTION: &str = "GetFederationToken";
+        let call = self
+            .client(Some(caller))
+            .get_federation_token()
+            .name(name)
+            .policy(policy)
+            .duration_seconds(seconds(duration));
+        let out = self
+            .runtime
+            .block_on(call.send())
+            .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
+        convert(ACTION, out.credentials())
+    }
 }

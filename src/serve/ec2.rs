@@ -93,7 +93,8 @@ impl Ec2Endpoint {
         };
         let mut raw = Zeroizing::new([0u8; 40]);
         rand::rngs::OsRng.fill_bytes(&mut raw[..]);
-        let token = Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw[..]));
+        let token =
+            Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw[..]));
         let now = Instant::now();
         let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         tokens.retain(|_, expires| *expires > now);

@@ -158,7 +158,11 @@ impl Gate {
         let Some(host) = host else {
             return Some(Response::message(400, "the request has no Host header"));
         };
-        if !self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host.trim())) {
+        if !self
+            .hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host.trim()))
+        {
             return Some(Response::message(
                 403,
                 "this Host is not served here (DNS rebinding protection)",
@@ -414,7 +418,10 @@ mod tests {
         assert!(h.close);
         assert_eq!(h.body_len, 3);
         assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost"), Parsed::Partial));
-        assert!(matches!(parse(b"\x01\x02 nonsense\r\n\r\n"), Parsed::Invalid(_)));
+        assert!(matches!(
+            parse(b"\x01\x02 nonsense\r\n\r\n"),
+            Parsed::Invalid(_)
+        ));
         let Parsed::Invalid(r) = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
         else {
             panic!("invalid")
@@ -433,7 +440,8 @@ mod tests {
         assert!(gate.refuse(lo, Some("127.0.0.1:4000")).is_none());
         assert!(gate.refuse(lo, Some("LOCALHOST:4000")).is_none());
         assert_eq!(
-            gate.refuse(lo, Some("evil.example:4000")).map(|r| r.status()),
+            gate.refuse(lo, Some("evil.example:4000"))
+                .map(|r| r.status()),
             Some(403)
         );
         assert_eq!(gate.refuse(lo, None).map(|r| r.status()), Some(400));
@@ -449,7 +457,10 @@ mod tests {
         let addr: SocketAddr = "169.254.169.254:80".parse().expect("addr");
         assert_eq!(
             host_names(addr),
-            vec!["169.254.169.254:80".to_owned(), "169.254.169.254".to_owned()]
+            vec![
+                "169.254.169.254:80".to_owned(),
+                "169.254.169.254".to_owned()
+            ]
         );
     }
 }

@@ -178,7 +178,10 @@ mod tests {
             percent_decode("arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa"),
             "arn:aws:iam::1:role/a"
         );
-        assert_eq!(percent_decode("arn:aws:iam::1:role/a"), "arn:aws:iam::1:role/a");
+        assert_eq!(
+            percent_decode("arn:aws:iam::1:role/a"),
+            "arn:aws:iam::1:role/a"
+        );
         assert_eq!(percent_decode("bad%zz%4"), "bad%zz%4");
         assert_eq!(percent_decode("%41"), "A");
         assert_eq!(percent_decode("%é1"), "%é1");

@@ -71,7 +71,10 @@ impl MetadataProxy {
             let value = String::from_utf8_lossy(h.value);
             if h.name.eq_ignore_ascii_case("content-type") {
                 json = value.contains("json");
-            } else if h.name.eq_ignore_ascii_case("x-aws-ec2-metadata-token-ttl-seconds") {
+            } else if h
+                .name
+                .eq_ignore_ascii_case("x-aws-ec2-metadata-token-ttl-seconds")
+            {
                 ttl = Some(value.into_owned());
             }
         }
@@ -91,7 +94,12 @@ impl MetadataProxy {
 impl Handler for MetadataProxy {
     fn handle(&self, request: &Request) -> Response {
         if request.path == STOP_PATH {
-            if let Some(stop) = self.stop.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            if let Some(stop) = self
+                .stop
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            {
                 let _ = stop.send(());
             }
             return Response::text(200, "stopping");

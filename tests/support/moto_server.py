@@ -917,6 +917,9 @@ def _assume_role(self: TokenResponse) -> ActionResult:
 
 
 _original_get_federation_token = TokenResponse.get_federation_token
+# What each GetFederationToken was asked for and handed out (no secrets),
+# for `GET /avault/federation-tokens`.
+FEDERATION_ISSUED: list[dict[str, Any]] = []
 
 
 def _get_federation_token(self: TokenResponse) -> ActionResult:
@@ -931,6 +934,16 @@ def _get_federation_token(self: TokenResponse) -> ActionResult:
     creds["SecretAccessKey"] = key.secret_access_key
     creds["SessionToken"] = random_session_token()
     creds["Expiration"] = creds["Expiration"].replace(microsecond=0)
+    FEDERATION_ISSUED.append(
+        {
+            "AccessKeyId": key.access_key_id,
+            "Caller": caller.arn,
+            "Name": self._get_param("Name"),
+            "Policy": self._get_param("Policy"),
+            "DurationSeconds": self._get_int_param("DurationSeconds", 43200),
+            "Expiration": creds["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
     return result
 
 
@@ -971,6 +984,8 @@ class AvaultEndpoints:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/avault/counts" and method == "GET":
             status, body = "200 OK", COUNTS.snapshot()
+        elif path == "/avault/federation-tokens" and method == "GET":
+            status, body = "200 OK", list(FEDERATION_ISSUED)
         elif path == "/avault/counts/reset" and method == "POST":
             COUNTS.reset()
             status, body = "200 OK", {"status": "ok"}
