@@ -14,6 +14,7 @@ mod list;
 mod mfa;
 mod passwd;
 mod remove;
+mod rotate;
 mod seed_input;
 mod unlockers;
 mod yubikey;
@@ -83,6 +84,8 @@ enum Command {
     Mfa(mfa::Args),
     /// Import long-term keys from aws-vault's file backend or ~/.aws/credentials
     Import(import::Args),
+    /// Replace a profile's stored access key with a new one and delete the old
+    Rotate(rotate::Args),
 }
 
 /// What every command needs: where the vault is, and how loud to be.
@@ -173,6 +176,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Clear(args) => clear::run(&ctx, args),
         Command::Mfa(args) => mfa::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
+        Command::Rotate(args) => rotate::run(&ctx, args),
     }
 }
 
