@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use super::{CliError, Context};
 use crate::config::{self, AwsConfig, EnvOverrides, FlagOverrides, ProfileChain, Resolver};
 use crate::creds::{Credentials, Provider, Request};
+use crate::unlock::Keys;
 use crate::vault::{Payload, SessionCache, Vault};
 
 /// Flags that shape the credentials handed out.
@@ -52,6 +53,8 @@ pub(super) struct Opened {
     pub(super) vault: Vault,
     pub(super) payload: Payload,
     pub(super) chain: ProfileChain,
+    /// What opened the vault, to write it again without asking twice.
+    pub(super) keys: Keys,
 }
 
 /// Loads the config, opens the vault and resolves `profile`.
@@ -69,6 +72,7 @@ pub(super) fn open(ctx: &Context, profile: &str, flags: FlagOverrides) -> Result
         vault,
         payload,
         chain,
+        keys,
     })
 }
 

@@ -16,6 +16,7 @@ mod mfa;
 mod passwd;
 mod proxy;
 mod remove;
+mod rotate;
 mod seed_input;
 mod unlockers;
 mod yubikey;
@@ -90,6 +91,8 @@ enum Command {
     Proxy(proxy::Args),
     /// Open the AWS console in a browser, signed in with a profile's credentials
     Login(login::Args),
+    /// Replace a profile's stored access key with a new one and delete the old
+    Rotate(rotate::Args),
 }
 
 /// What every command needs: where the vault is, and how loud to be.
@@ -182,6 +185,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Import(args) => import::run(&ctx, args),
         Command::Login(args) => login::run(&ctx, args),
         Command::Proxy(args) => proxy::run(&ctx, args),
+        Command::Rotate(args) => rotate::run(&ctx, args),
     };
     done.map(|()| ExitStatus::Success)
 }

@@ -42,6 +42,8 @@ pub struct EnvOverrides {
     pub endpoint_url: Option<String>,
     /// `AWS_ENDPOINT_URL_STS`: wins over every other endpoint for STS.
     pub sts_endpoint_url: Option<String>,
+    /// `AWS_ENDPOINT_URL_IAM`: wins over every other endpoint for IAM.
+    pub iam_endpoint_url: Option<String>,
     /// `AWS_ROLE_ARN` (target profile only).
     pub role_arn: Option<String>,
     /// `AWS_ROLE_SESSION_NAME` (target profile only).
@@ -87,6 +89,7 @@ impl EnvOverrides {
             mfa_serial: get("AWS_MFA_SERIAL"),
             endpoint_url: get("AWS_ENDPOINT_URL"),
             sts_endpoint_url: get("AWS_ENDPOINT_URL_STS"),
+            iam_endpoint_url: get("AWS_ENDPOINT_URL_IAM"),
             role_arn: get("AWS_ROLE_ARN"),
             role_session_name: get("AWS_ROLE_SESSION_NAME"),
             session_tags: get("AWS_SESSION_TAGS"),

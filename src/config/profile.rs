@@ -137,6 +137,9 @@ pub struct Profile {
     /// The endpoint for STS calls: `AWS_ENDPOINT_URL_STS`, else
     /// [`endpoint_url`](Self::endpoint_url).
     pub sts_endpoint_url: Option<String>,
+    /// The endpoint for IAM calls (`rotate`): `AWS_ENDPOINT_URL_IAM`, else
+    /// [`endpoint_url`](Self::endpoint_url).
+    pub iam_endpoint_url: Option<String>,
 }
 
 impl Profile {
@@ -169,6 +172,7 @@ impl Profile {
             mfa_process: None,
             endpoint_url: None,
             sts_endpoint_url: None,
+            iam_endpoint_url: None,
         }
     }
 

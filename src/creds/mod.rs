@@ -1,12 +1,15 @@
 //! Credentials: what a profile gets, from the vault's long-term keys through
 //! STS, cached in the session cache.
 
+mod aws_http;
 mod credentials;
+pub mod iam;
 mod issuer;
 mod provider;
 pub mod sts;
 
 pub use credentials::{rfc3339, Credentials};
+pub use iam::{iam_endpoint, Iam, IamEndpoint, IamError};
 pub use issuer::Issuer;
 pub use provider::{sts_endpoint, CredsError, Provider, Request};
 pub use sts::{Sts, StsEndpoint, StsError};

@@ -512,4 +512,27 @@ impl<'a> Provider<'a> {
             code,
         })
     }
+
+    /// A GetSessionToken session of the key stored under `key_profile`,
+    /// made now and never cached, for `rotate`: it must act as the key's
+    /// user and outlive nothing but the rotation. With MFA when `serial`
+    /// is given, the code got the way `asks` says (its `mfa_process`); the
+    /// code's time step is claimed like any other.
+    pub fn fresh_session_token(
+        &self,
+        key_profile: &Profile,
+        asks: &Profile,
+        serial: Option<&str>,
+        duration: Duration,
+    ) -> Result<Credentials, CredsError> {
+        let key = self
+            .stored_key(&key_profile.name)
+            .ok_or_else(|| CredsError::Missing {
+                profile: key_profile.name.clone(),
+            })?;
+        let mfa = serial.map(|s| self.mfa_code(asks, s)).transpose()?;
+        Ok(self
+            .sts()?
+            .get_session_token(&key, duration, mfa.as_ref())?)
+    }
 }

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use aws_sdk_sts::config::{BehaviorVersion, Region, SharedCredentialsProvider};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_http_client::Builder as HttpBuilder;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
+use super::aws_http::{self, Failure};
 use super::Credentials;
 
 /// Where STS is: the signing region and, when overridden, its URL.
@@ -113,39 +112,18 @@ fn one_line<E: ProvideErrorMetadata + std::error::Error, R>(
     endpoint: &str,
     err: SdkError<E, R>,
 ) -> StsError {
-    match err {
-        SdkError::ServiceError(e) => {
-            let e = e.into_err();
-            StsError::Service {
-                action,
-                code: e.code().unwrap_or("Unknown").to_owned(),
-                message: e.message().unwrap_or("no message").replace('\n', " "),
-            }
-        }
-        SdkError::DispatchFailure(e) => StsError::Unreachable {
+    match aws_http::failure(err) {
+        Failure::Service { code, message } => StsError::Service {
+            action,
+            code,
+            message,
+        },
+        Failure::Unreachable(reason) => StsError::Unreachable {
             action,
             endpoint: endpoint.to_owned(),
-            reason: if e.is_timeout() {
-                "timed out".into()
-            } else if e.is_io() {
-                "connection failed".into()
-            } else {
-                "the request could not be sent".into()
-            },
+            reason,
         },
-        SdkError::TimeoutError(_) => StsError::Unreachable {
-            action,
-            endpoint: endpoint.to_owned(),
-            reason: "timed out".into(),
-        },
-        SdkError::ResponseError(_) => StsError::Other {
-            action,
-            reason: "the answer could not be read".into(),
-        },
-        _ => StsError::Other {
-            action,
-            reason: "the request could not be built".into(),
-        },
+        Failure::Other(reason) => StsError::Other { action, reason },
     }
 }
 
@@ -180,16 +158,11 @@ fn seconds(d: Duration) -> i32 {
 impl Sts {
     /// Prepares calls to `endpoint`.
     pub fn new(endpoint: StsEndpoint) -> Result<Sts, StsError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StsError::Other {
-                action: "setup",
-                reason: format!("cannot start the network runtime: {e}"),
-            })?;
-        let http = HttpBuilder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let runtime = aws_http::runtime().map_err(|e| StsError::Other {
+            action: "setup",
+            reason: format!("cannot start the network runtime: {e}"),
+        })?;
+        let http = aws_http::http_client();
         Ok(Sts {
             runtime,
             http,
@@ -214,15 +187,7 @@ impl Sts {
             config = config.endpoint_url(url.clone());
         }
         if let Some(c) = caller {
-            let sdk = aws_credential_types::Credentials::new(
-                c.access_key_id.clone(),
-                c.secret_access_key.expose_secret().to_owned(),
-                c.session_token
-                    .as_ref()
-                    .map(|t| t.expose_secret().to_owned()),
-                c.expiration.map(|e| e.into()),
-                "avault",
-            );
+            let sdk = aws_http::sdk_credentials(c);
             config = config.credentials_provider(SharedCredentialsProvider::new(sdk));
         }
         aws_sdk_sts::Client::from_conf(config.build())
@@ -342,5 +307,19 @@ impl Sts {
             .block_on(call.send())
             .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
         convert(ACTION, out.credentials())
+    }
+
+    /// GetCallerIdentity: the ARN of whoever `caller` is.
+    pub fn get_caller_identity(&self, caller: &Credentials) -> Result<String, StsError> {
+        const ACTION: &str = "GetCallerIdentity";
+        let call = self.client(Some(caller)).get_caller_identity();
+        let out = self
+            .runtime
+            .block_on(call.send())
+            .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
+        out.arn().map(str::to_owned).ok_or(StsError::Other {
+            action: ACTION,
+            reason: "the answer holds no ARN".into(),
+        })
     }
 }

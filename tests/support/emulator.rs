@@ -645,6 +645,46 @@ impl Emulator {
             arn,
         }
     }
+
+    /// IAM requests received per action since the start or the last reset
+    /// (the setup's included; kept apart from [`Emulator::counts`]).
+    pub fn iam_counts(&self) -> BTreeMap<String, u64> {
+        let (status, body) = self.http("GET", "/avault/iam-counts", "");
+        assert_eq!(status, 200, "GET /avault/iam-counts: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("iam counts {body:?}: {e}"))
+    }
+
+    /// One IAM action's count.
+    pub fn iam_count(&self, action: &str) -> u64 {
+        self.iam_counts().get(action).copied().unwrap_or(0)
+    }
+
+    /// Makes every request of the IAM `action` wait `seconds` before it is
+    /// handled.
+    pub fn stall_iam(&self, action: &str, seconds: u32) {
+        self.set_fault(&serde_json::json!({"action": action, "mode": "stall", "seconds": seconds}));
+    }
+
+    /// Makes requests of the IAM `action` fail with `status` and `code`;
+    /// only the next `times` when given.
+    pub fn fail_iam(&self, action: &str, status: u16, code: &str, times: Option<u32>) {
+        let mut spec =
+            serde_json::json!({"action": action, "mode": "fail", "status": status, "code": code});
+        if let Some(n) = times {
+            spec["times"] = n.into();
+        }
+        self.set_fault(&spec);
+    }
+
+    /// Lets IAM behave again.
+    pub fn clear_faults(&self) {
+        self.set_fault(&serde_json::json!({}));
+    }
+
+    fn set_fault(&self, spec: &Value) {
+        let (status, body) = self.http("POST", "/avault/faults", &spec.to_string());
+        assert_eq!(status, 200, "POST /avault/faults {spec}: {body}");
+    }
 }
 
 impl Drop for Emulator {

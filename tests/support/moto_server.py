@@ -52,6 +52,21 @@ STS behaves as AWS does where avault depends on it:
   GetSessionToken and AssumeRole answer from then on expire n seconds after
   issue, whatever DurationSeconds asked (and the credentials stop working
   then); {"seconds": null} ends that. Tests of refresh-before-expiry use it.
+* IAM counts: GET /avault/iam-counts answers {"CreateAccessKey": n, ...},
+  every IAM request received per action (the setup's included, which is why
+  they are kept apart from the STS counts); POST /avault/counts/reset zeroes
+  them too. A request is counted when it arrives, before any fault below.
+* IAM faults, for tests of what a client does when IAM misbehaves:
+  POST /avault/faults with a JSON body
+      {"action": "DeleteAccessKey", "mode": "stall", "seconds": 30}
+          every request of that action sleeps that long before it is handled;
+      {"action": "DeleteAccessKey", "mode": "fail"[, "status": 500,
+       "code": "ServiceFailure"][, "times": 1]}
+          requests of that action are answered with that error (default
+          403 AccessDenied) and not handled; with "times", only that many;
+      {} clears every fault. One fault per action; a new one replaces it.
+  Stock moto already refuses a third access key for a user (409
+  LimitExceeded), as AWS does.
 
 IAM auth enforcement is moto's own: POST /moto-api/reset-auth with body 0.
 """
@@ -757,14 +772,15 @@ STS_ACTIONS = [
 
 
 class Counts:
-    def __init__(self) -> None:
+    def __init__(self, initial: list[str] = STS_ACTIONS) -> None:
         self._lock = threading.Lock()
+        self._initial = initial
         self._counts: dict[str, int] = {}
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
-            self._counts = {action: 0 for action in STS_ACTIONS}
+            self._counts = {action: 0 for action in self._initial}
 
     def add(self, action: str) -> None:
         with self._lock:
@@ -776,6 +792,46 @@ class Counts:
 
 
 COUNTS = Counts()
+IAM_COUNTS = Counts(initial=[])
+
+
+class Faults:
+    """Test-controlled misbehaviour of IAM actions (POST /avault/faults)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: dict[str, dict[str, Any]] = {}
+
+    def set(self, spec: dict[str, Any]) -> None:
+        with self._lock:
+            if not spec:
+                self._faults.clear()
+                return
+            action = spec.get("action")
+            if not isinstance(action, str) or spec.get("mode") not in ("stall", "fail"):
+                raise ValueError('want {} or {"action": NAME, "mode": "stall"|"fail", ...}')
+            self._faults[action] = dict(spec)
+
+    def apply(self, action: str) -> None:
+        with self._lock:
+            fault = self._faults.get(action)
+            if fault is None:
+                return
+            if fault["mode"] == "fail" and "times" in fault:
+                fault["times"] = int(fault["times"]) - 1
+                if fault["times"] <= 0:
+                    del self._faults[action]
+        if fault["mode"] == "stall":
+            log(f"fault: stalling {action} for {fault.get('seconds', 30)} s")
+            time.sleep(float(fault.get("seconds", 30)))
+            return
+        status = int(fault.get("status", 403))
+        code = str(fault.get("code", "AccessDenied"))
+        log(f"fault: failing {action} with {status} {code}")
+        raise AwsError(status, code, f"avault test fault: {action} fails", IAM_NS)
+
+
+FAULTS = Faults()
 
 _original_sts_call_action = TokenResponse.call_action
 _original_iam_call_action = IamResponse.call_action
@@ -795,6 +851,9 @@ def _sts_call_action(self: TokenResponse) -> Any:
 
 
 def _iam_call_action(self: IamResponse) -> Any:
+    action = self._get_action() or "?"
+    IAM_COUNTS.add(action)
+    FAULTS.apply(action)
     return _fix_error_body(_original_iam_call_action(self), IAM_NS)
 
 
@@ -988,12 +1047,17 @@ class AvaultEndpoints:
             status, body = "200 OK", list(FEDERATION_ISSUED)
         elif path == "/avault/counts/reset" and method == "POST":
             COUNTS.reset()
+            IAM_COUNTS.reset()
             status, body = "200 OK", {"status": "ok"}
         elif path == "/avault/lifetime" and method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             asked = json.loads(environ["wsgi.input"].read(length) or b"{}").get("seconds")
             LIFETIME["seconds"] = None if asked is None else int(asked)
             status, body = "200 OK", {"seconds": LIFETIME["seconds"]}
+        elif path == "/avault/iam-counts" and method == "GET":
+            status, body = "200 OK", IAM_COUNTS.snapshot()
+        elif path == "/avault/faults" and method == "POST":
+            status, body = self.set_faults(environ)
         else:
             status, body = "404 Not Found", {"error": f"no {method} {path}"}
         data = json.dumps(body, sort_keys=True).encode()
@@ -1002,6 +1066,17 @@ class AvaultEndpoints:
             [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
         )
         return [data]
+
+
+    @staticmethod
+    def set_faults(environ: dict[str, Any]) -> tuple[str, Any]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            FAULTS.set(json.loads(raw or b"{}"))
+        except (ValueError, TypeError) as e:
+            return "400 Bad Request", {"error": str(e)}
+        return "200 OK", {"status": "ok"}
 
 
 def create_admin() -> tuple[str, str]:

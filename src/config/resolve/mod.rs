@@ -390,6 +390,11 @@ impl<'a> Resolver<'a> {
             .sts_endpoint_url
             .clone()
             .or_else(|| p.endpoint_url.clone());
+        p.iam_endpoint_url = self
+            .env
+            .iam_endpoint_url
+            .clone()
+            .or_else(|| p.endpoint_url.clone());
         p.assume_role_duration = self.assume_role_duration(&p)?;
         Ok(p)
     }

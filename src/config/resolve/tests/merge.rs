@@ -291,3 +291,23 @@ fn sts_endpoint_variable_wins_for_sts() {
     assert_eq!(a.endpoint_url.as_deref(), Some("http://file"));
     assert_eq!(a.sts_endpoint_url.as_deref(), Some("http://sts"));
 }
+
+#[test]
+fn iam_endpoint_variable_wins_for_iam() {
+    let text = "[profile a]\nendpoint_url = http://file\n";
+    let a = resolve_env(text, "a", &[]).target().clone();
+    assert_eq!(a.iam_endpoint_url.as_deref(), Some("http://file"));
+    let a = resolve_env(
+        text,
+        "a",
+        &[
+            ("AWS_ENDPOINT_URL_IAM", "http://iam"),
+            ("AWS_ENDPOINT_URL_STS", "http://sts"),
+        ],
+    )
+    .target()
+    .clone();
+    assert_eq!(a.endpoint_url.as_deref(), Some("http://file"));
+    assert_eq!(a.iam_endpoint_url.as_deref(), Some("http://iam"));
+    assert_eq!(a.sts_endpoint_url.as_deref(), Some("http://sts"));
+}
