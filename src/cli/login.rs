@@ -12,10 +12,8 @@ use zeroize::Zeroizing;
 
 use super::issue::{self, CredentialArgs};
 use super::{CliError, Context};
-use crate::config::{
-    EnvOverrides, FlagOverrides, Location, Profile, StsRegionalEndpoints, GET_FEDERATION_TOKEN,
-};
-use crate::creds::{sts_endpoint, Credentials, CredsError, Provider, Request, Sts, StsEndpoint};
+use crate::config::{EnvOverrides, Location, Profile, StsRegionalEndpoints, GET_FEDERATION_TOKEN};
+use crate::creds::{sts_endpoint, Credentials, CredsError, Provider, Sts, StsEndpoint};
 use crate::deliver::{self, FederationEndpoint, Opened, Partition};
 use crate::output;
 use crate::vault::SessionCache;
@@ -109,14 +107,7 @@ fn from_profile(
     profile: &str,
     args: &CredentialArgs,
 ) -> Result<(Credentials, Option<String>), CliError> {
-    let opened = issue::open(
-        ctx,
-        profile,
-        FlagOverrides {
-            region: args.region.clone(),
-            duration: args.duration,
-        },
-    )?;
+    let opened = issue::open(ctx, profile, args.flags())?;
     let target = opened.chain.target();
     let region = target.region.clone();
     let endpoint = sts_endpoint(target);
@@ -132,11 +123,7 @@ fn from_profile(
         return Ok((federate(ctx, &key, endpoint, duration)?, region));
     }
     let cache = SessionCache::new(&opened.vault, &opened.payload);
-    let request = Request {
-        no_session: args.no_session,
-        mfa_token: args.mfa_token.clone().map(SecretString::from),
-        prompt: ctx.prompt()?,
-    };
+    let request = args.request(ctx)?;
     let credentials =
         Provider::new(&opened.chain, &opened.payload, &cache, &request).credentials()?;
     if credentials.session_token.is_none() {
