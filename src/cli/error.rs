@@ -59,18 +59,9 @@ pub enum CliError {
         #[source]
         source: io::Error,
     },
-    /// From IAM (`rotate`).
+    /// From `rotate`, including a rotation that stopped part-way.
     #[error(transparent)]
-    Iam(#[from] crate::creds::IamError),
-    /// A change that stopped part-way (`rotate`): what is done and what
-    /// is left for the user to do.
-    #[error("{message}")]
-    Incomplete {
-        /// What happened, and the state things are in.
-        message: String,
-        /// What the user must do to finish.
-        hint: String,
-    },
+    Rotation(#[from] crate::creds::RotationError),
     /// Writing output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
@@ -106,8 +97,7 @@ impl CliError {
             CliError::Import(e) => e.hint(),
             CliError::Serve(e) => e.hint(),
             CliError::Console(e) => e.hint(),
-            CliError::Iam(e) => e.hint(),
-            CliError::Incomplete { hint, .. } => Some(hint.clone()),
+            CliError::Rotation(e) => e.hint(),
             _ => None,
         }
     }

@@ -6,10 +6,12 @@ mod credentials;
 pub mod iam;
 mod issuer;
 mod provider;
+pub mod rotation;
 pub mod sts;
 
 pub use credentials::{rfc3339, Credentials};
 pub use iam::{iam_endpoint, Iam, IamEndpoint, IamError};
 pub use issuer::Issuer;
 pub use provider::{sts_endpoint, CredsError, Provider, Request};
+pub use rotation::{KeyRotation, Rotated, RotationError, RotationInput};
 pub use sts::{Sts, StsEndpoint, StsError};
