@@ -191,10 +191,7 @@ fn refresh_near_expiry_no_session_and_duration() {
 #[ignore = "needs moto: run scripts/test"]
 fn web_identity_and_credential_process_sources() {
     let w = World::new();
-    let web = w.role(
-        "web",
-        RoleSpec::trusting(&w.alice.arn).policy(allow(&["sts:*"])),
-    );
+    let web = w.alice_role("web");
     let token = w.s.home().join("token");
     std::fs::write(&token, "eyJhbGciOi.fake.jwt\n").expect("token");
     let creds = format!(

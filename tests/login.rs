@@ -15,7 +15,6 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
 
-use emulator::{allow, RoleSpec};
 use serde_json::Value;
 use support::{Run, Sandbox};
 use world::{assumed, seconds_left, World};
@@ -326,10 +325,7 @@ fn federation_token_ttl_and_duration_flag_are_respected() {
 fn role_credentials_are_used_as_they_are_with_path_and_profile_region() {
     let w = World::new();
     w.store_alice("alice", false);
-    let ops = w.role(
-        "ops",
-        RoleSpec::trusting(&w.alice.arn).policy(allow(&["sts:*"])),
-    );
+    let ops = w.alice_role("ops");
     w.s.write_config(&format!(
         "[profile ops]\nsource_profile = alice\nrole_arn = {}\nregion = eu-west-1\n",
         ops.arn

@@ -12,7 +12,7 @@ mod world;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use emulator::{allow, Keys, Role, RoleSpec};
+use emulator::{allow, Keys, Role};
 use serde_json::{json, Value};
 use support::{Run, Sandbox};
 use world::{assumed, World};
@@ -53,10 +53,7 @@ fn world(seed: bool) -> World {
 /// profile alice), IAM auth enforced.
 fn world_with_role() -> (World, Role) {
     let w = world(false);
-    let ops = w.role(
-        "ops",
-        RoleSpec::trusting(&w.alice.arn).policy(allow(&["sts:*"])),
-    );
+    let ops = w.alice_role("ops");
     w.s.write_config(&format!(
         "[profile alice]\n[profile ops]\nsource_profile = alice\nrole_arn = {}\n",
         ops.arn

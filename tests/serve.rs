@@ -33,10 +33,7 @@ fn aws() -> String {
 fn world_with_role() -> (World, emulator::Role) {
     let w = World::new();
     w.store_alice("alice", false);
-    let ops = w.role(
-        "ops",
-        RoleSpec::trusting(&w.alice.arn).policy(allow(&["sts:*"])),
-    );
+    let ops = w.alice_role("ops");
     w.s.write_config(&format!(
         "[profile alice]\n[profile ops]\nsource_profile = alice\nrole_arn = {}\n",
         ops.arn
@@ -55,6 +52,24 @@ fn probe_json(w: &World, args: &[&str], env: &[(&str, &str)]) -> Value {
             out.stderr()
         )
     })
+}
+
+/// `avault exec ARGS… aws sts get-caller-identity`: the ARN the AWS CLI in
+/// the child was given (ARGS end with `--` and any command prefix).
+fn caller_in_child(w: &World, args: &[&str], env: &[(&str, &str)]) -> String {
+    let aws = aws();
+    let mut all = args.to_vec();
+    all.extend([
+        aws.as_str(),
+        "sts",
+        "get-caller-identity",
+        "--output",
+        "json",
+    ]);
+    let out = w.run(&all, env);
+    out.success();
+    let doc: Value = serde_json::from_str(&out.stdout()).expect("caller JSON");
+    doc["Arn"].as_str().expect("Arn").to_owned()
 }
 
 fn free_port() -> u16 {
@@ -124,26 +139,7 @@ fn ecs_server_serves_the_aws_cli_and_boto3_and_checks_its_token() {
         .starts_with(&assumed(&ops)));
 
     // The AWS CLI as the command.
-    let out = w.run(
-        &[
-            "exec",
-            "ops",
-            "-s",
-            "--",
-            &aws(),
-            "sts",
-            "get-caller-identity",
-            "--output",
-            "json",
-        ],
-        &[],
-    );
-    out.success();
-    let doc: Value = serde_json::from_str(&out.stdout()).expect("caller JSON");
-    assert!(doc["Arn"]
-        .as_str()
-        .expect("Arn")
-        .starts_with(&assumed(&ops)));
+    assert!(caller_in_child(&w, &["exec", "ops", "-s", "--"], &[]).starts_with(&assumed(&ops)));
 }
 
 #[test]
@@ -245,28 +241,12 @@ fn ec2_server_serves_imds_v1_and_v2_to_boto3_and_the_aws_cli() {
         .starts_with(&assumed(&ops)));
 
     let port = free_port().to_string();
-    let out = w.run(
-        &[
-            "exec",
-            "ops",
-            "--ec2-server",
-            "--ec2-port",
-            &port,
-            "--",
-            &aws(),
-            "sts",
-            "get-caller-identity",
-            "--output",
-            "json",
-        ],
-        &[],
-    );
-    out.success();
-    let doc: Value = serde_json::from_str(&out.stdout()).expect("caller JSON");
-    assert!(doc["Arn"]
-        .as_str()
-        .expect("Arn")
-        .starts_with(&assumed(&ops)));
+    assert!(caller_in_child(
+        &w,
+        &["exec", "ops", "--ec2-server", "--ec2-port", &port, "--"],
+        &[]
+    )
+    .starts_with(&assumed(&ops)));
 }
 
 #[test]
@@ -407,7 +387,8 @@ fn proxy_forwards_to_the_ec2_server_and_stops() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // The child's SDK is pointed at the proxy instead of the server.
-    let out = w.run(
+    assert!(caller_in_child(
+        &w,
         &[
             "exec",
             "ops",
@@ -416,21 +397,11 @@ fn proxy_forwards_to_the_ec2_server_and_stops() {
             &ec2_port,
             "--",
             "env",
-            &format!("AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{listen}/"),
-            &aws(),
-            "sts",
-            "get-caller-identity",
-            "--output",
-            "json",
+            &format!("AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{listen}/")
         ],
-        &[],
-    );
-    out.success();
-    let doc: Value = serde_json::from_str(&out.stdout()).expect("caller JSON");
-    assert!(doc["Arn"]
-        .as_str()
-        .expect("Arn")
-        .starts_with(&assumed(&ops)));
+        &[]
+    )
+    .starts_with(&assumed(&ops)));
     w.run(&["proxy", "--stop", "--listen", &listen], &[])
         .success();
     let status = proxy.wait().expect("proxy exits");
@@ -453,27 +424,12 @@ fn a_role_behind_mfa_is_served_with_the_stored_seed() {
         serial = w.mfa.serial
     ));
     w.emu.enforce_auth();
-    let out = w.run(
-        &[
-            "exec",
-            "ops",
-            "--ecs-server",
-            "--lazy",
-            "--",
-            &aws(),
-            "sts",
-            "get-caller-identity",
-            "--output",
-            "json",
-        ],
-        &[("AVAULT_TTY", "none")],
-    );
-    out.success();
-    let doc: Value = serde_json::from_str(&out.stdout()).expect("caller JSON");
-    assert!(doc["Arn"]
-        .as_str()
-        .expect("Arn")
-        .starts_with(&assumed(&ops)));
+    assert!(caller_in_child(
+        &w,
+        &["exec", "ops", "--ecs-server", "--lazy", "--"],
+        &[("AVAULT_TTY", "none")]
+    )
+    .starts_with(&assumed(&ops)));
     assert_eq!(w.emu.count("GetSessionToken"), 1);
     assert_eq!(w.emu.count("AssumeRole"), 1);
 }

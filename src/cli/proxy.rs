@@ -62,6 +62,7 @@ fn stop(listen: SocketAddr) -> Result<(), CliError> {
         serve::host_names(listen)[0]
     )
     .map_err(failed)?;
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     if !answer.starts_with("HTTP/1.1 200") {

@@ -20,6 +20,8 @@ const MAX_BODY: usize = 64 * 1024;
 const MAX_CONNECTIONS: usize = 1024;
 /// How long an idle keep-alive connection stays open.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long [`Server::stop`] waits for answers being written.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Headers parsed per request.
 const MAX_HEADERS: usize = 48;
 
@@ -197,6 +199,8 @@ pub fn host_names(addr: SocketAddr) -> Vec<String> {
 pub struct Server {
     addr: SocketAddr,
     stopping: Arc<AtomicBool>,
+    /// Requests being answered right now.
+    busy: Arc<AtomicUsize>,
     accept: Option<JoinHandle<()>>,
 }
 
@@ -214,13 +218,16 @@ impl Server {
             local: addr.ip(),
         };
         let stopping = Arc::new(AtomicBool::new(false));
+        let busy = Arc::new(AtomicUsize::new(0));
         let flag = Arc::clone(&stopping);
+        let requests = Arc::clone(&busy);
         let accept = std::thread::Builder::new()
             .name("avault-accept".into())
-            .spawn(move || accept_loop(&listener, &handler, &gate, &flag))?;
+            .spawn(move || accept_loop(&listener, &handler, &gate, &flag, &requests))?;
         Ok(Server {
             addr,
             stopping,
+            busy,
             accept: Some(accept),
         })
     }
@@ -230,8 +237,9 @@ impl Server {
         self.addr
     }
 
-    /// Stops accepting connections and waits for the accept loop to end.
-    /// Connections in progress finish on their own.
+    /// Stops accepting connections, and waits (a few seconds at most) for
+    /// the answers being written, such as the one to the request that
+    /// asked for the stop. Idle keep-alive connections are not waited for.
     pub fn stop(mut self) {
         self.shutdown();
     }
@@ -242,6 +250,10 @@ impl Server {
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(thread) = self.accept.take() {
             let _ = thread.join();
+        }
+        let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
+        while self.busy.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }
@@ -259,6 +271,7 @@ fn accept_loop(
     handler: &Arc<dyn Handler>,
     gate: &Gate,
     stopping: &AtomicBool,
+    busy: &Arc<AtomicUsize>,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
@@ -278,10 +291,11 @@ fn accept_loop(
         let handler = Arc::clone(handler);
         let gate = gate.clone();
         let count = Arc::clone(&open);
+        let busy = Arc::clone(busy);
         let spawned = std::thread::Builder::new()
             .name("avault-conn".into())
             .spawn(move || {
-                let _ = serve_connection(stream, handler.as_ref(), &gate);
+                let _ = serve_connection(stream, handler.as_ref(), &gate, &busy);
                 count.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -349,7 +363,12 @@ fn parse(buf: &[u8]) -> Parsed {
     })
 }
 
-fn serve_connection(mut stream: TcpStream, handler: &dyn Handler, gate: &Gate) -> io::Result<()> {
+fn serve_connection(
+    mut stream: TcpStream,
+    handler: &dyn Handler,
+    gate: &Gate,
+    busy: &AtomicUsize,
+) -> io::Result<()> {
     let peer = stream.peer_addr()?.ip();
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
@@ -384,10 +403,13 @@ fn serve_connection(mut stream: TcpStream, handler: &dyn Handler, gate: &Gate) -
             buf.extend_from_slice(&chunk[..n]);
         }
         buf.drain(..head.head_len + head.body_len);
+        busy.fetch_add(1, Ordering::SeqCst);
         let response = gate
             .refuse(peer, head.request.header("host"))
             .unwrap_or_else(|| handler.handle(&head.request));
-        response.write_to(&mut stream, head.close)?;
+        let written = response.write_to(&mut stream, head.close);
+        busy.fetch_sub(1, Ordering::SeqCst);
+        written?;
         if head.close {
             return Ok(());
         }

@@ -40,6 +40,14 @@ impl World {
         self.emu.create_role(name, &spec)
     }
 
+    /// A role alice may assume without MFA, allowed sts:*.
+    pub fn alice_role(&self, name: &str) -> Role {
+        self.role(
+            name,
+            RoleSpec::trusting(&self.alice.arn).policy(allow(&["sts:*"])),
+        )
+    }
+
     pub fn mfa_role(&self, name: &str) -> Role {
         self.role(
             name,
