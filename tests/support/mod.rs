@@ -24,7 +24,21 @@ impl Sandbox {
     pub fn new() -> Sandbox {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
-        Sandbox { dir }
+        let s = Sandbox { dir };
+        fs::create_dir(s.runtime_dir()).expect("mkdir run");
+        fs::set_permissions(s.runtime_dir(), fs::Permissions::from_mode(0o700)).expect("chmod");
+        s
+    }
+
+    /// Its own XDG_RUNTIME_DIR: each sandbox's agent apart from the others
+    /// and from the user's.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.home().join("run")
+    }
+
+    /// The agent's socket in this sandbox.
+    pub fn agent_socket(&self) -> PathBuf {
+        self.runtime_dir().join("avault/agent.sock")
     }
 
     pub fn home(&self) -> &Path {
@@ -46,6 +60,7 @@ impl Sandbox {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home())
             .env("XDG_DATA_HOME", self.home().join("data"))
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
             .env("AWS_CONFIG_FILE", self.config())
             .env("AVAULT_TTY", "none")
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -109,6 +124,16 @@ impl Sandbox {
 
     pub fn vault_bytes(&self) -> Vec<u8> {
         fs::read(self.vault()).expect("read vault")
+    }
+}
+
+impl Drop for Sandbox {
+    /// Stops the sandbox's agent, if a command started one (it would also
+    /// exit by itself once its socket is gone with the temp dir).
+    fn drop(&mut self) {
+        if self.agent_socket().exists() {
+            let _ = self.cmd().args(["agent", "--stop"]).output();
+        }
     }
 }
 
