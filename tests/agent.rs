@@ -50,8 +50,14 @@ fn status(s: &Sandbox) -> Option<(usize, u32)> {
 
 fn alive(pid: u32) -> bool {
     // A zombie is dead: its state is Z.
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 fn signal(pid: u32, sig: &str) {
@@ -213,7 +219,11 @@ except Exception as e:\n    print('error', e)\n";
         .output()
         .expect("python3 as nobody");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Closed without a word (b'') or reset: never an answer.
     assert!(
         stdout.trim() == "b''" || stdout.starts_with("error"),
@@ -284,7 +294,11 @@ fn the_agent_survives_200_concurrent_clients_and_bad_ones() {
         .collect();
     for child in children {
         let out = child.wait_with_output().expect("wait");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert_eq!(status(&s).map(|(held, _)| held), Some(1));
 }
@@ -308,9 +322,17 @@ fn a_hung_or_killed_agent_costs_a_short_timeout_then_the_normal_unlock() {
     thread::sleep(Duration::from_millis(150));
     signal(pid, "-KILL");
     let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("prod"));
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     // Without the passphrase there is nothing to open it with: the dead
     // agent's key is gone with it.
     s.run(&["list"], &[]).fails_with(NO_SOURCE);
@@ -324,7 +346,11 @@ fn a_hung_or_killed_agent_costs_a_short_timeout_then_the_normal_unlock() {
     signal(new_pid, "-STOP");
     let started = Instant::now();
     s.run(&["list"], &[PW]).success();
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     signal(new_pid, "-KILL");
 }
 
@@ -334,14 +360,26 @@ fn the_agent_keeps_no_unlock_secret_in_its_environment() {
     s.init_passphrase();
     s.run(
         &["list"],
-        &[PW, ("AVAULT_NEW_PASSPHRASE", "x"), ("AVAULT_PIV_PIN", "123456")],
+        &[
+            PW,
+            ("AVAULT_NEW_PASSPHRASE", "x"),
+            ("AVAULT_PIV_PIN", "123456"),
+        ],
     )
     .success();
     let (_, pid) = status(&s).expect("agent running");
     let environ = fs::read(format!("/proc/{pid}/environ")).expect("environ");
     let environ = String::from_utf8_lossy(&environ);
-    for name in ["AVAULT_PASSPHRASE", "AVAULT_NEW_PASSPHRASE", "AVAULT_PIV_PIN", PASSPHRASE] {
-        assert!(!environ.contains(name), "{name} is in the agent's environment");
+    for name in [
+        "AVAULT_PASSPHRASE",
+        "AVAULT_NEW_PASSPHRASE",
+        "AVAULT_PIV_PIN",
+        PASSPHRASE,
+    ] {
+        assert!(
+            !environ.contains(name),
+            "{name} is in the agent's environment"
+        );
     }
 }
 
@@ -350,7 +388,8 @@ fn agent_off_or_ttl_zero_never_starts_one_and_bad_values_are_refused() {
     let s = Sandbox::new();
     s.init_passphrase();
     s.run(&["list"], &[PW, ("AVAULT_AGENT", "off")]).success();
-    s.run(&["list"], &[PW, ("AVAULT_UNLOCK_TTL", "0")]).success();
+    s.run(&["list"], &[PW, ("AVAULT_UNLOCK_TTL", "0")])
+        .success();
     assert!(!s.agent_socket().exists());
     s.run(&["unlock"], &[PW, ("AVAULT_AGENT", "off")])
         .fails_with("the agent is turned off");
@@ -364,5 +403,6 @@ fn agent_off_or_ttl_zero_never_starts_one_and_bad_values_are_refused() {
 #[test]
 fn a_running_agent_refuses_a_second_one() {
     let s = primed("10m");
-    s.run(&["agent"], &[]).fails_with("an agent is already running");
+    s.run(&["agent"], &[])
+        .fails_with("an agent is already running");
 }

@@ -122,7 +122,12 @@ impl Client {
 
     /// Hands a key to the agent for the TTL, starting the agent if none
     /// runs.
-    pub fn store(&self, vault_id: &str, header: &HeaderHash, key: KeyBytes) -> Result<(), AgentError> {
+    pub fn store(
+        &self,
+        vault_id: &str,
+        header: &HeaderHash,
+        key: KeyBytes,
+    ) -> Result<(), AgentError> {
         let settings = self.settings.ok_or(AgentError::Off("AVAULT_AGENT=off"))?;
         let request = Request::Store {
             vault_id: vault_id.to_owned(),
@@ -171,10 +176,9 @@ impl Client {
             command.env_remove(name);
         }
         output::debug(self.debug, "starting the agent");
-        #[expect(
-            clippy::zombie_processes,
-            reason = "the agent is a daemon that outlives this short-lived process"
-        )]
+        // Not waited for: the agent is a daemon that outlives this process
+        // (init reaps it once this process has exited; a long-lived avault
+        // keeps at most this one zombie if the agent exits first).
         command.spawn().map_err(|source| AgentError::Io {
             path: exe,
             action: "start the agent",
@@ -249,7 +253,9 @@ impl KeyCache for Client {
     fn lookup(&self, header: &HeaderHash) -> Option<FileKey> {
         let key = self.lookup_key(header)?;
         output::debug(self.debug, "the agent holds the vault key");
-        Some(FileKey::init_with_mut(|bytes| bytes.copy_from_slice(&key[..])))
+        Some(FileKey::init_with_mut(|bytes| {
+            bytes.copy_from_slice(&key[..])
+        }))
     }
 
     fn opened(&self, vault_id: &str, header: &HeaderHash, key: &FileKey) {

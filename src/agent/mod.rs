@@ -83,7 +83,9 @@ impl AgentError {
                 dir.display()
             ),
             AgentError::AlreadyRunning(_) => "stop it with: avault agent --stop".into(),
-            AgentError::Unreachable(_) => "run it in the foreground to see why: avault agent".into(),
+            AgentError::Unreachable(_) => {
+                "run it in the foreground to see why: avault agent".into()
+            }
             AgentError::Io { .. } => return None,
         })
     }
@@ -121,13 +123,13 @@ impl Settings {
         };
         let ttl = match ttl.filter(|t| !t.trim().is_empty()) {
             None => DEFAULT_TTL,
-            Some(text) => crate::config::parse_duration(text).map_err(|e| {
-                AgentError::BadSetting {
+            Some(text) => {
+                crate::config::parse_duration(text).map_err(|e| AgentError::BadSetting {
                     name: TTL_VAR,
                     value: text.to_owned(),
                     reason: e.to_string(),
-                }
-            })?,
+                })?
+            }
         };
         Ok((on && !ttl.is_zero()).then_some(Settings { ttl }))
     }
@@ -159,7 +161,10 @@ mod tests {
             })
         );
         assert_eq!(Settings::parse(None, Some("0")).expect("parse"), None);
-        assert_eq!(Settings::parse(Some("off"), Some("1h")).expect("parse"), None);
+        assert_eq!(
+            Settings::parse(Some("off"), Some("1h")).expect("parse"),
+            None
+        );
         assert!(matches!(
             Settings::parse(Some("yes"), None),
             Err(AgentError::BadSetting { .. })

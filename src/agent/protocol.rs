@@ -121,9 +121,7 @@ fn hex_key(key: &KeyBytes, out: &mut Zeroizing<String>) {
 /// A vault id as the payload has it: a short token of letters, digits and
 /// dashes.
 pub(super) fn valid_vault_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 impl Request {
@@ -335,7 +333,10 @@ mod tests {
         let long = vec![b'a'; MAX_LINE + 10];
         assert!(read_line(&long[..]).expect("read").is_none());
         assert_eq!(
-            read_line(&b"stop\nmore"[..]).expect("read").as_deref().map(String::as_str),
+            read_line(&b"stop\nmore"[..])
+                .expect("read")
+                .as_deref()
+                .map(String::as_str),
             Some("stop")
         );
     }

@@ -332,7 +332,10 @@ mod tests {
         s.answer(store("v2", 2, Duration::from_secs(60)));
         std::thread::sleep(Duration::from_millis(5));
         assert!(matches!(s.answer(Request::Lookup([1; 32])), Response::None));
-        assert!(matches!(s.answer(Request::Status), Response::Status { held: 1, .. }));
+        assert!(matches!(
+            s.answer(Request::Status),
+            Response::Status { held: 1, .. }
+        ));
         s.answer(Request::Forget);
         assert!(matches!(s.answer(Request::Lookup([2; 32])), Response::None));
     }

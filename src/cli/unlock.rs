@@ -13,10 +13,9 @@ pub(super) struct Args {}
 
 pub(super) fn run(ctx: &Context, _args: Args) -> Result<(), CliError> {
     let Some(client) = Client::from_environment(ctx.debug)? else {
-        return Err(crate::agent::AgentError::Off(
-            "AVAULT_AGENT=off or AVAULT_UNLOCK_TTL=0",
-        )
-        .into());
+        return Err(
+            crate::agent::AgentError::Off("AVAULT_AGENT=off or AVAULT_UNLOCK_TTL=0").into(),
+        );
     };
     let ttl = client.ttl().unwrap_or_default();
     // Always the unlock material, never the agent's key: this starts a

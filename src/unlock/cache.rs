@@ -51,7 +51,10 @@ pub(crate) struct CapturingIdentity<'a> {
 }
 
 impl<'a> CapturingIdentity<'a> {
-    pub(crate) fn new(inner: &'a dyn age::Identity, captured: &'a RefCell<Option<FileKey>>) -> Self {
+    pub(crate) fn new(
+        inner: &'a dyn age::Identity,
+        captured: &'a RefCell<Option<FileKey>>,
+    ) -> Self {
         CapturingIdentity { inner, captured }
     }
 
@@ -84,7 +87,10 @@ pub(crate) struct CapturingRecipient<'a> {
 }
 
 impl<'a> CapturingRecipient<'a> {
-    pub(crate) fn new(inner: &'a dyn age::Recipient, captured: &'a RefCell<Option<FileKey>>) -> Self {
+    pub(crate) fn new(
+        inner: &'a dyn age::Recipient,
+        captured: &'a RefCell<Option<FileKey>>,
+    ) -> Self {
         CapturingRecipient { inner, captured }
     }
 }

@@ -20,8 +20,8 @@ use std::cell::{Cell, OnceCell, RefCell};
 use age_core::format::FileKey;
 use secrecy::SecretString;
 
-pub(crate) use cache::{CapturingIdentity, CapturingRecipient, HeldKey};
 pub use cache::{copy_file_key, HeaderHash, KeyCache};
+pub(crate) use cache::{CapturingIdentity, CapturingRecipient, HeldKey};
 
 pub use identity::{generate_identity, parse_identity, parse_recipient};
 pub use passphrase::{KdfParams, Kek, PassphraseIdentity, PassphraseRecipient};
@@ -218,9 +218,12 @@ impl Keys {
         if let Some(material) = self.material.get() {
             return Ok(material.iter());
         }
-        let (label, stanzas) = self.deferred.as_ref().ok_or_else(|| UnlockError::NoSource {
-            detail: "no unlock material".into(),
-        })?;
+        let (label, stanzas) = self
+            .deferred
+            .as_ref()
+            .ok_or_else(|| UnlockError::NoSource {
+                detail: "no unlock material".into(),
+            })?;
         let gathered = keys_from_environment(label, stanzas)?;
         let material = gathered
             .material

@@ -18,15 +18,29 @@ pub const PASSPHRASE: &str = "correct horse battery staple";
 
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// AVAULT_AGENT=off for every command (tests of the unlock sources).
+    agent_off: bool,
 }
 
 impl Sandbox {
     pub fn new() -> Sandbox {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
-        let s = Sandbox { dir };
+        let s = Sandbox {
+            dir,
+            agent_off: false,
+        };
         fs::create_dir(s.runtime_dir()).expect("mkdir run");
         fs::set_permissions(s.runtime_dir(), fs::Permissions::from_mode(0o700)).expect("chmod");
+        s
+    }
+
+    /// A sandbox whose commands run with AVAULT_AGENT=off: for tests of the
+    /// unlock sources themselves (a wrong passphrase must fail), which an
+    /// agent holding the key from an earlier command would answer instead.
+    pub fn without_agent() -> Sandbox {
+        let mut s = Sandbox::new();
+        s.agent_off = true;
         s
     }
 
@@ -66,6 +80,9 @@ impl Sandbox {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
             .stdin(std::process::Stdio::null());
+        if self.agent_off {
+            cmd.env("AVAULT_AGENT", "off");
+        }
         cmd
     }
 
