@@ -203,12 +203,13 @@ fn another_users_connection_is_refused() {
         fs::set_permissions(&d, fs::Permissions::from_mode(0o711)).expect("chmod");
     }
     fs::set_permissions(s.agent_socket(), fs::Permissions::from_mode(0o666)).expect("chmod");
+    // Refused means closed unanswered: an empty read, or a broken pipe or
+    // reset when the agent closes before the request is sent.
     let script = "import socket,sys\n\
 s=socket.socket(socket.AF_UNIX)\n\
 s.settimeout(3)\n\
 s.connect(sys.argv[1])\n\
-s.sendall(b'status\\n')\n\
-try:\n    print(repr(s.recv(100)))\n\
+try:\n    s.sendall(b'status\\n')\n    print(repr(s.recv(100)))\n\
 except Exception as e:\n    print('error', e)\n";
     let out = Command::new("/usr/bin/python3")
         .args(["-c", script])

@@ -89,26 +89,25 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.len() != 2 * N {
+/// Fills `out` from hex text of exactly twice its length.
+fn unhex_into(text: &str, out: &mut [u8]) -> Option<()> {
+    if text.len() != 2 * out.len() {
         return None;
     }
-    let mut out = [0u8; N];
     for (i, byte) in out.iter_mut().enumerate() {
         *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
-    Some(out)
+    Some(())
+}
+
+fn unhex_hash(text: &str) -> Option<HeaderHash> {
+    let mut hash = [0u8; 32];
+    unhex_into(text, &mut hash).map(|()| hash)
 }
 
 fn unhex_key(text: &str) -> Option<KeyBytes> {
     let mut key = Zeroizing::new([0u8; FILE_KEY_LEN]);
-    if text.len() != 2 * FILE_KEY_LEN {
-        return None;
-    }
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(key)
+    unhex_into(text, &mut key[..]).map(|()| key)
 }
 
 fn hex_key(key: &KeyBytes, out: &mut Zeroizing<String>) {
@@ -167,7 +166,7 @@ impl Request {
                 .then(|| s.to_owned())
                 .ok_or("bad vault id")
         };
-        let hash = |s: &str| unhex::<32>(s).ok_or("bad header hash");
+        let hash = |s: &str| unhex_hash(s).ok_or("bad header hash");
         let key = |s: &str| unhex_key(s).ok_or("bad file key");
         match fields.as_slice() {
             ["lookup", h] => Ok(Request::Lookup(hash(h)?)),
@@ -219,7 +218,7 @@ impl Response {
                 held: held.parse().ok()?,
                 pid: pid.parse().ok()?,
             }),
-            ["err", ..] => Some(Response::Err(line[4..].to_owned())),
+            ["err", ..] => Some(Response::Err(line.get(4..).unwrap_or("").to_owned())),
             _ => None,
         }
     }
@@ -326,6 +325,7 @@ mod tests {
         ));
         assert!(matches!(Response::decode("err no"), Some(Response::Err(r)) if r == "no"));
         assert!(Response::decode("key 00").is_none());
+        assert!(matches!(Response::decode("err"), Some(Response::Err(r)) if r.is_empty()));
     }
 
     #[test]

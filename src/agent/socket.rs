@@ -24,7 +24,8 @@ const SOCKET_NAME: &str = "agent.sock";
 pub fn socket_dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(runtime) => PathBuf::from(runtime).join("avault"),
-        None => std::env::temp_dir().join(format!("avault-{}", own_uid())),
+        // Not TMPDIR: every shell of the user must find the same agent.
+        None => PathBuf::from("/tmp").join(format!("avault-{}", own_uid())),
     }
 }
 
