@@ -3,10 +3,10 @@
 //! Needs `scripts/pcsc-rig` (scripts/test starts it) and the `yubikey`
 //! feature (scripts/test builds with --all-features).
 //!
-//! Every sandbox here runs with AVAULT_AGENT=off: these tests are about the
-//! card as an unlock source (PIN prompts, wrong PINs, ECDH and touch
-//! counts), which an agent holding the key from an earlier command would
-//! answer instead (tests/agent.rs covers the agent).
+//! Every sandbox here but the agent test's runs with AVAULT_AGENT=off: these
+//! tests are about the card as an unlock source (PIN prompts, wrong PINs,
+//! ECDH and touch counts), which an agent holding the key from an earlier
+//! command would answer instead (tests/agent.rs covers the agent).
 
 #![cfg(feature = "yubikey")]
 
@@ -92,6 +92,25 @@ fn generate_then_unlock_with_pin_and_touch() {
     assert_eq!(listed.success().stdout(), "prod\n");
     assert!(card.counters().ecdh >= 2);
     // No PIN and no terminal: a clear error, not a hang.
+    run(&s, &["list"], &[]).fails_with("PIN");
+}
+
+#[test]
+#[ignore = "needs pcscd and vpcd: run scripts/test"]
+fn one_touch_serves_the_next_commands_through_the_agent() {
+    let s = Sandbox::new();
+    let card = insert(Config::new());
+    yubikey_vault(&s);
+    add_by_card(&s, "prod").success();
+    let (ecdh, touches) = (card.counters().ecdh, card.counters().touches);
+    // No PIN, no touch, the card not even asked.
+    for _ in 0..3 {
+        let listed = run(&s, &["list", "--credentials"], &[]);
+        assert_eq!(listed.success().stdout(), "prod\n");
+        assert!(!listed.stderr().contains("Touch"), "{}", listed.stderr());
+    }
+    assert_eq!((card.counters().ecdh, card.counters().touches), (ecdh, touches));
+    run(&s, &["lock"], &[]).success();
     run(&s, &["list"], &[]).fails_with("PIN");
 }
 
