@@ -109,7 +109,10 @@ fn one_touch_serves_the_next_commands_through_the_agent() {
         assert_eq!(listed.success().stdout(), "prod\n");
         assert!(!listed.stderr().contains("Touch"), "{}", listed.stderr());
     }
-    assert_eq!((card.counters().ecdh, card.counters().touches), (ecdh, touches));
+    assert_eq!(
+        (card.counters().ecdh, card.counters().touches),
+        (ecdh, touches)
+    );
     run(&s, &["lock"], &[]).success();
     run(&s, &["list"], &[]).fails_with("PIN");
 }
