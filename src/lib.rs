@@ -2,13 +2,14 @@
 //! short-lived credentials to commands.
 //!
 //! The layers, each importing only from those below it:
-//! `cli` → `serve`, `deliver` → `creds` → `config`, `vault` → `unlock`; `mfa` holds TOTP seed parsing;
+//! `cli` → `serve`, `deliver`, `agent` → `creds` → `config`, `vault` → `unlock`; `mfa` holds TOTP seed parsing;
 //! `output` is the only place that writes to stdout or stderr, and
 //! `terminal` the only place that talks to /dev/tty.
 
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod creds;

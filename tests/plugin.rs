@@ -64,6 +64,15 @@ impl Env {
         }
     }
 
+    /// For tests of which identity opens the vault: see
+    /// `Sandbox::without_agent`.
+    fn without_agent() -> Env {
+        Env {
+            s: Sandbox::without_agent(),
+            path: path_with_plugin(),
+        }
+    }
+
     /// Runs avault with the plugin on PATH, and checks that no plugin
     /// identity (a secret) reaches its output.
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -204,7 +213,7 @@ fn a_plugin_recipient_added_later_works() {
 
 #[test]
 fn a_wrong_plugin_identity_matches_nothing_and_changes_nothing() {
-    let e = Env::new();
+    let e = Env::without_agent();
     let (_, recipient) = generate();
     e.init_with(&recipient);
     e.add("prod", PW).success();
@@ -224,7 +233,7 @@ fn a_wrong_plugin_identity_matches_nothing_and_changes_nothing() {
 
 #[test]
 fn without_the_plugin_on_path_a_write_fails_naming_it() {
-    let e = Env::new();
+    let e = Env::without_agent();
     let (identity, recipient) = generate();
     e.init_with(&recipient);
     e.add("prod", PW).success();
@@ -257,7 +266,7 @@ fn without_the_plugin_on_path_a_write_fails_naming_it() {
 
 #[test]
 fn unlockers_remove_of_the_plugin_recipient() {
-    let e = Env::new();
+    let e = Env::without_agent();
     let (identity, recipient) = generate();
     e.init_with(&recipient);
     e.add("prod", PW).success();
@@ -341,7 +350,7 @@ fn a_recipient_the_plugin_refuses_fails_the_write_and_changes_nothing() {
 
 #[test]
 fn a_plugin_that_dies_is_reported_and_changes_nothing() {
-    let e = Env::new();
+    let e = Env::without_agent();
     let (identity, recipient) = generate();
     e.init_with(&recipient);
     e.add("prod", PW).success();

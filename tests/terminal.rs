@@ -130,6 +130,12 @@ fn init_add_list_remove_on_a_terminal() {
     // Echo was off for the secret: the terminal never showed it.
     assert!(!pty.rest().contains(SECRET));
 
+    // Unlocked once: the agent that `add` started holds the key, so the
+    // next command does not ask again.
+    let child = spawn(&s, &pty, &["list", "--credentials"], &[]);
+    assert_eq!(finish(child).stdout(), "prod\n");
+    assert!(!pty.rest().contains("Passphrase for "));
+    s.run(&["lock"], &[]).success();
     let child = spawn(&s, &pty, &["list", "--credentials"], &[]);
     pty.answer("Passphrase for ", PASSPHRASE);
     assert_eq!(finish(child).stdout(), "prod\n");

@@ -32,7 +32,7 @@ fn passphrase_round_trip() {
 
 #[test]
 fn aws_vault_passphrase_variable_and_command_unlock() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     s.init_passphrase();
     s.add("a", ("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE))
         .success();
@@ -71,7 +71,7 @@ fn identity_round_trip_literal_and_file() {
 
 #[test]
 fn wrong_passphrase_and_wrong_identity_leave_the_file_alone() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     s.init_passphrase();
     s.add("prod", PW).success();
     let before = s.vault_bytes();
@@ -122,7 +122,7 @@ fn identity_comes_before_passphrase() {
 
 #[test]
 fn unlockers_add_list_remove_and_the_last_is_kept() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     s.init_passphrase();
     s.add("prod", PW).success();
     let (identity, recipient) = avault::unlock::generate_identity();
@@ -162,7 +162,7 @@ fn unlockers_add_list_remove_and_the_last_is_kept() {
 
 #[test]
 fn removing_an_identity_rekeys_the_passphrase() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     s.init_passphrase();
     let (identity, recipient) = avault::unlock::generate_identity();
     s.run(&["unlockers", "add", "-r", &recipient], &[PW])
@@ -198,7 +198,7 @@ fn removing_an_identity_rekeys_the_passphrase() {
 
 #[test]
 fn passwd_changes_the_passphrase() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     s.init_passphrase();
     s.add("prod", PW).success();
     s.run(&["passwd"], &[PW, ("AVAULT_NEW_PASSPHRASE", "a new one")])

@@ -2,6 +2,11 @@
 //! virtual YubiKey of tests/support/vyubikey.rs in a vpcd reader.
 //! Needs `scripts/pcsc-rig` (scripts/test starts it) and the `yubikey`
 //! feature (scripts/test builds with --all-features).
+//!
+//! Every sandbox here but the agent test's runs with AVAULT_AGENT=off: these
+//! tests are about the card as an unlock source (PIN prompts, wrong PINs,
+//! ECDH and touch counts), which an agent holding the key from an earlier
+//! command would answer instead (tests/agent.rs covers the agent).
 
 #![cfg(feature = "yubikey")]
 
@@ -71,7 +76,7 @@ fn yubikey_vault(s: &Sandbox) {
 #[test]
 #[ignore = "needs pcscd and vpcd: run scripts/test"]
 fn generate_then_unlock_with_pin_and_touch() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     let card = insert(Config::new());
     yubikey_vault(&s);
     assert_eq!(card.counters().generate, 1);
@@ -92,8 +97,30 @@ fn generate_then_unlock_with_pin_and_touch() {
 
 #[test]
 #[ignore = "needs pcscd and vpcd: run scripts/test"]
-fn wrong_pin_then_right_pin_and_blocked_pin() {
+fn one_touch_serves_the_next_commands_through_the_agent() {
     let s = Sandbox::new();
+    let card = insert(Config::new());
+    yubikey_vault(&s);
+    add_by_card(&s, "prod").success();
+    let (ecdh, touches) = (card.counters().ecdh, card.counters().touches);
+    // No PIN, no touch, the card not even asked.
+    for _ in 0..3 {
+        let listed = run(&s, &["list", "--credentials"], &[]);
+        assert_eq!(listed.success().stdout(), "prod\n");
+        assert!(!listed.stderr().contains("Touch"), "{}", listed.stderr());
+    }
+    assert_eq!(
+        (card.counters().ecdh, card.counters().touches),
+        (ecdh, touches)
+    );
+    run(&s, &["lock"], &[]).success();
+    run(&s, &["list"], &[]).fails_with("PIN");
+}
+
+#[test]
+#[ignore = "needs pcscd and vpcd: run scripts/test"]
+fn wrong_pin_then_right_pin_and_blocked_pin() {
+    let s = Sandbox::without_agent();
     let card = insert(Config::new());
     yubikey_vault(&s);
     let before = s.vault_bytes();
@@ -104,7 +131,7 @@ fn wrong_pin_then_right_pin_and_blocked_pin() {
     assert!(card.counters().verify_pin_wrong >= 1);
     drop(card);
 
-    let t = Sandbox::new();
+    let t = Sandbox::without_agent();
     let card = insert(Config::new());
     yubikey_vault(&t);
     let state = card.remove();
@@ -117,7 +144,7 @@ fn wrong_pin_then_right_pin_and_blocked_pin() {
 #[test]
 #[ignore = "needs pcscd and vpcd: run scripts/test"]
 fn card_removed_mid_unlock_and_no_card() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     let card = insert(Config::new());
     yubikey_vault(&s);
     let state = card.remove();
@@ -132,7 +159,7 @@ fn card_removed_mid_unlock_and_no_card() {
 #[test]
 #[ignore = "needs pcscd and vpcd: run scripts/test"]
 fn passphrase_and_yubikey_each_open_it_and_a_card_write_keeps_both() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     let card = insert(Config::new());
     let init = run(
         &s,
@@ -183,7 +210,7 @@ fn rfc_code(step: u64) -> String {
 fn oath_codes_with_and_without_password() {
     let serial = "arn:aws:iam::123456789012:mfa/alice";
     for password in [None, Some("hunter22")] {
-        let s = Sandbox::new();
+        let s = Sandbox::without_agent();
         let (identity, _) = s.init_identity();
         s.write_config(&format!("[profile alice]\nmfa_serial = {serial}\n"));
         run(
@@ -357,7 +384,7 @@ fn openssl(args: &[&str], cert: &Path) -> Option<String> {
 #[test]
 #[ignore = "needs pcscd and vpcd: run scripts/test"]
 fn generate_writes_the_certificate_age_plugin_yubikey_expects() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     let card = insert(Config::new());
     let out = run(
         &s,
@@ -444,7 +471,7 @@ fn generate_writes_the_certificate_age_plugin_yubikey_expects() {
 #[test]
 #[ignore = "needs pcscd and vpcd: run scripts/test"]
 fn firmware_5_2_finds_the_key_through_its_certificate() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     let card = insert(Config::new().firmware(5, 2, 7));
     // No GET METADATA before 5.3: without the certificate avault could not
     // find the key again, so no PIN to sign it is an error.
@@ -476,7 +503,7 @@ fn firmware_5_2_finds_the_key_through_its_certificate() {
 #[test]
 #[ignore = "needs pcscd and vpcd: run scripts/test"]
 fn without_a_pin_the_slot_works_but_has_no_certificate() {
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     let card = insert(Config::new());
     // A wrong PIN is found out before the slot is touched.
     run(
@@ -500,7 +527,7 @@ fn without_a_pin_the_slot_works_but_has_no_certificate() {
     drop(card);
 
     // A key that never wants the PIN is certified without one.
-    let t = Sandbox::new();
+    let t = Sandbox::without_agent();
     let card = insert(Config::new());
     run(
         &t,
@@ -524,7 +551,7 @@ fn without_a_pin_the_slot_works_but_has_no_certificate() {
     drop(card);
 
     // PIN policy always: the PIN is verified again for the signature.
-    let u = Sandbox::new();
+    let u = Sandbox::without_agent();
     let card = insert(Config::new());
     run(
         &u,
@@ -578,7 +605,7 @@ fn age_plugin_yubikey_opens_a_vault_avault_generated_the_key_of() {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))
     .expect("PATH");
-    let s = Sandbox::new();
+    let s = Sandbox::without_agent();
     let card = insert(Config::new());
     // PIN policy never: the age CLI would ask for a PIN on a terminal,
     // which a test does not have. The touch (policy always) is given by

@@ -50,6 +50,9 @@ pub enum CliError {
     /// From the console sign-in (`login`).
     #[error(transparent)]
     Console(#[from] crate::deliver::ConsoleError),
+    /// From the unlock agent.
+    #[error(transparent)]
+    Agent(#[from] crate::agent::AgentError),
     /// `exec` could not start the command.
     #[error("cannot run {program}: {source}")]
     Exec {
@@ -98,6 +101,7 @@ impl CliError {
             CliError::Serve(e) => e.hint(),
             CliError::Console(e) => e.hint(),
             CliError::Rotation(e) => e.hint(),
+            CliError::Agent(e) => e.hint(),
             _ => None,
         }
     }

@@ -2,6 +2,7 @@
 //! from errors to what the user reads and the exit code.
 
 mod add;
+mod agent;
 mod clear;
 mod error;
 mod exec;
@@ -11,6 +12,7 @@ mod import;
 mod init;
 mod issue;
 mod list;
+mod lock;
 mod login;
 mod mfa;
 mod passwd;
@@ -18,6 +20,7 @@ mod proxy;
 mod remove;
 mod rotate;
 mod seed_input;
+mod unlock;
 mod unlockers;
 mod yubikey;
 
@@ -25,7 +28,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::unlock::{self, Keys};
+use crate::unlock::{keys_from_environment, KeyCache, Keys};
 use crate::vault::{self, Vault};
 pub use error::CliError;
 pub use exit::ExitStatus;
@@ -93,6 +96,12 @@ enum Command {
     Login(login::Args),
     /// Replace a profile's stored access key with a new one and delete the old
     Rotate(rotate::Args),
+    /// Unlock the vault now and keep its key in the agent for AVAULT_UNLOCK_TTL
+    Unlock(unlock::Args),
+    /// Make the agent forget every unlocked vault key now
+    Lock(lock::Args),
+    /// Run the agent that keeps unlocked vault keys in memory, or stop it
+    Agent(agent::Args),
 }
 
 /// What every command needs: where the vault is, and how loud to be.
@@ -121,12 +130,42 @@ impl Context {
         Ok(self.prompt.as_deref().unwrap_or("terminal").parse()?)
     }
 
-    /// The vault, which must exist, and keys that are meant to open it.
+    /// The vault, which must exist, and keys that are meant to open it:
+    /// the agent's key for it when the agent holds one, else the unlock
+    /// material of the environment.
     fn unlock(&self) -> Result<(Vault, Keys), CliError> {
+        self.unlock_with(true)
+    }
+
+    /// Like [`Context::unlock`], but always with the unlock material: for
+    /// changing who can open the vault (which must prove it can be opened),
+    /// and for `unlock` (which starts a fresh TTL). The agent still learns
+    /// the key.
+    fn unlock_fresh(&self) -> Result<(Vault, Keys), CliError> {
+        self.unlock_with(false)
+    }
+
+    fn unlock_with(&self, ask_agent: bool) -> Result<(Vault, Keys), CliError> {
         let vault = self.vault()?;
-        let stanzas = vault.stanza_tags()?;
+        let (stanzas, header) = vault.header()?;
         let label = vault.path().display().to_string();
-        let keys = unlock::keys_from_environment(&label, &stanzas)?;
+        let agent = crate::agent::Client::from_environment(self.debug)?;
+        let held = match (&agent, header) {
+            (Some(client), Some(header)) if ask_agent => {
+                KeyCache::lookup(client, &header).map(|key| (header, key))
+            }
+            _ => None,
+        };
+        let keys = match (agent, held) {
+            (Some(client), Some((header, key))) => {
+                Keys::from_cached(Box::new(client), header, key, &label, &stanzas)
+            }
+            (Some(client), None) => {
+                let asked = header.filter(|_| ask_agent);
+                keys_from_environment(&label, &stanzas)?.with_cache(Box::new(client), asked)
+            }
+            (None, _) => keys_from_environment(&label, &stanzas)?,
+        };
         crate::output::debug(
             self.debug,
             &format!("unlocking {label} with {}", keys.sources()),
@@ -186,6 +225,9 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Login(args) => login::run(&ctx, args),
         Command::Proxy(args) => proxy::run(&ctx, args),
         Command::Rotate(args) => rotate::run(&ctx, args),
+        Command::Unlock(args) => unlock::run(&ctx, args),
+        Command::Lock(args) => lock::run(&ctx, args),
+        Command::Agent(args) => agent::run(&ctx, args),
     };
     done.map(|()| ExitStatus::Success)
 }

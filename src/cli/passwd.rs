@@ -15,7 +15,7 @@ pub(super) struct Args {
 
 pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let params = args.kdf.params()?;
-    let (vault, keys) = ctx.unlock()?;
+    let (vault, keys) = ctx.unlock_fresh()?;
     // Open first, so a wrong current passphrase fails before the new one is asked.
     let current = vault.open(&keys)?;
     if !current.has_passphrase() {

@@ -84,7 +84,7 @@ fn list(ctx: &Context) -> Result<(), CliError> {
 
 fn add(ctx: &Context, args: AddArgs) -> Result<(), CliError> {
     let params = args.kdf.params()?;
-    let (vault, keys) = ctx.unlock()?;
+    let (vault, keys) = ctx.unlock_fresh()?;
     let mut records = Vec::new();
     for r in &args.recipients {
         records.push(super::yubikey::record_for(r)?);
@@ -117,7 +117,7 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), CliError> {
 }
 
 fn remove(ctx: &Context, id: &str) -> Result<(), CliError> {
-    let (vault, keys) = ctx.unlock()?;
+    let (vault, keys) = ctx.unlock_fresh()?;
     let payload = vault.open(&keys)?;
     let index = payload
         .find_unlocker(id)

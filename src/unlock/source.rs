@@ -155,13 +155,13 @@ pub fn keys_from_environment(label: &str, stanzas: &[String]) -> Result<Keys, Un
     if card.is_some() {
         sources.push("the YubiKey");
     }
-    Ok(Keys {
+    Ok(Keys::from_material(super::Material {
         identities,
         passphrase: passphrase.map(PassphraseIdentity::new),
         #[cfg(feature = "yubikey")]
         card,
         sources,
-    })
+    }))
 }
 
 /// Where a new passphrase may come from.

@@ -14,7 +14,7 @@ pub use model::{
 pub use session_cache::{CachedSession, RefreshLock, SessionCache};
 pub use store::default_path;
 
-use crate::unlock::{Keys, UnlockError};
+use crate::unlock::{HeaderHash, Keys, UnlockError};
 use codec::OpenFailure;
 
 /// What can go wrong with the vault file.
@@ -162,7 +162,14 @@ impl Vault {
     /// `piv-p256`, …): which unlockers can open it, read without decrypting,
     /// so that prompts are only made when they can help.
     pub fn stanza_tags(&self) -> Result<Vec<String>, VaultError> {
+        Ok(self.header()?.0)
+    }
+
+    /// The stanza tags (see [`Vault::stanza_tags`]) and the SHA-256 of the
+    /// header (which exact file this is), read without decrypting.
+    pub fn header(&self) -> Result<(Vec<String>, Option<HeaderHash>), VaultError> {
         let bytes = store::read(&self.path)?;
+        let hash = codec::header_hash(&bytes);
         let header_end = bytes
             .windows(4)
             .position(|w| w == b"\n---")
@@ -175,7 +182,7 @@ impl Vault {
             .collect();
         tags.sort();
         tags.dedup();
-        Ok(tags)
+        Ok((tags, hash))
     }
 
     /// Creates a new vault; refuses to replace one.
@@ -205,8 +212,13 @@ impl Vault {
         let lock = store::lock(&self.path)?;
         let mut payload = self.open(keys)?;
         let out = change(&mut payload)?;
-        let bytes = codec::seal(&payload)?;
+        let (bytes, key) = codec::seal_keeping_key(&payload)?;
         store::write_atomic(&self.path, &bytes, &lock)?;
+        // Still under the lock, so that the agent learns of writes in the
+        // order they were made.
+        if let Some(header) = codec::header_hash(&bytes) {
+            keys.rewritten(&payload.vault_id, &header, &key);
+        }
         Ok(out)
     }
 
@@ -228,6 +240,7 @@ impl Vault {
             OpenFailure::Plugin(message) => VaultError::Unlock(UnlockError::Identity {
                 reason: format!("its plugin failed: {message}"),
             }),
+            OpenFailure::Unlock(e) => VaultError::Unlock(e),
         }
     }
 }

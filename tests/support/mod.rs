@@ -18,13 +18,41 @@ pub const PASSPHRASE: &str = "correct horse battery staple";
 
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// AVAULT_AGENT=off for every command (tests of the unlock sources).
+    agent_off: bool,
 }
 
 impl Sandbox {
     pub fn new() -> Sandbox {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
-        Sandbox { dir }
+        let s = Sandbox {
+            dir,
+            agent_off: false,
+        };
+        fs::create_dir(s.runtime_dir()).expect("mkdir run");
+        fs::set_permissions(s.runtime_dir(), fs::Permissions::from_mode(0o700)).expect("chmod");
+        s
+    }
+
+    /// A sandbox whose commands run with AVAULT_AGENT=off: for tests of the
+    /// unlock sources themselves (a wrong passphrase must fail), which an
+    /// agent holding the key from an earlier command would answer instead.
+    pub fn without_agent() -> Sandbox {
+        let mut s = Sandbox::new();
+        s.agent_off = true;
+        s
+    }
+
+    /// Its own XDG_RUNTIME_DIR: each sandbox's agent apart from the others
+    /// and from the user's.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.home().join("run")
+    }
+
+    /// The agent's socket in this sandbox.
+    pub fn agent_socket(&self) -> PathBuf {
+        self.runtime_dir().join("avault/agent.sock")
     }
 
     pub fn home(&self) -> &Path {
@@ -46,11 +74,15 @@ impl Sandbox {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home())
             .env("XDG_DATA_HOME", self.home().join("data"))
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
             .env("AWS_CONFIG_FILE", self.config())
             .env("AVAULT_TTY", "none")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
             .stdin(std::process::Stdio::null());
+        if self.agent_off {
+            cmd.env("AVAULT_AGENT", "off");
+        }
         cmd
     }
 
@@ -109,6 +141,16 @@ impl Sandbox {
 
     pub fn vault_bytes(&self) -> Vec<u8> {
         fs::read(self.vault()).expect("read vault")
+    }
+}
+
+impl Drop for Sandbox {
+    /// Stops the sandbox's agent, if a command started one (it would also
+    /// exit by itself once its socket is gone with the temp dir).
+    fn drop(&mut self) {
+        if self.agent_socket().exists() {
+            let _ = self.cmd().args(["agent", "--stop"]).output();
+        }
     }
 }
 

@@ -139,6 +139,7 @@ pub fn aws_command(w: &World, profile: &str) -> Command {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", w.s.home())
         .env("XDG_DATA_HOME", w.s.home().join("data"))
+        .env("XDG_RUNTIME_DIR", w.s.runtime_dir())
         .env("AWS_CONFIG_FILE", w.s.config())
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
