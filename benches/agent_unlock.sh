@@ -18,48 +18,9 @@ cd "$(dirname "$0")/.."
 runs="${1:-200}"
 
 command -v hyperfine >/dev/null || { echo "needs hyperfine: apt-get install hyperfine" >&2; exit 1; }
-venv_bin=$(scripts/peers | tail -n1)
-export PATH="$venv_bin:$PATH"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/avault/target}"
-cargo build --release --quiet
-avault="$CARGO_TARGET_DIR/release/avault"
-
-work=$(mktemp -d)
-moto_pid=
-cleanup() {
-    "$avault" agent --stop >/dev/null 2>&1 || true
-    [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-"$venv_bin/python" tests/support/moto_server.py 0 >"$work/moto.out" 2>"$work/moto.log" &
-moto_pid=$!
-for _ in $(seq 100); do grep -q '^PORT=' "$work/moto.out" && break; sleep 0.1; done
-port=$(sed -n 's/^PORT=//p' "$work/moto.out")
-admin_id=$(sed -n 's/^ADMIN_ACCESS_KEY_ID=//p' "$work/moto.out")
-admin_secret=$(sed -n 's/^ADMIN_SECRET_ACCESS_KEY=//p' "$work/moto.out")
-
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_EC2_METADATA_DISABLED=true
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 HOME="$work"
-export AWS_CONFIG_FILE="$work/config" AWS_SHARED_CREDENTIALS_FILE="$work/credentials"
-export AVAULT_FILE="$work/vault.age" AVAULT_TTY=none XDG_RUNTIME_DIR="$work/run"
-unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_VAULT \
-    AVAULT_IDENTITY AVAULT_PASSPHRASE_COMMAND AVAULT_AGENT AVAULT_UNLOCK_TTL
-mkdir -m 700 "$work/run"
-json() { "$venv_bin/python" -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {'d': d}))" "$1"; }
-admin() { AWS_ACCESS_KEY_ID="$admin_id" AWS_SECRET_ACCESS_KEY="$admin_secret" aws "$@"; }
-
-admin iam create-user --user-name alice >/dev/null
-admin iam put-user-policy --user-name alice --policy-name p \
-    --policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:*","Resource":"*"}]}'
-key=$(admin iam create-access-key --user-name alice)
-key_id=$(json 'd["AccessKey"]["AccessKeyId"]' <<<"$key")
-secret=$(json 'd["AccessKey"]["SecretAccessKey"]' <<<"$key")
-
-# The default argon2id cost: what a passphrase vault really pays.
-export AVAULT_PASSPHRASE="bench passphrase"
-"$avault" init 2>/dev/null
-AWS_ACCESS_KEY_ID="$key_id" AWS_SECRET_ACCESS_KEY="$secret" "$avault" add alice --env 2>/dev/null
+# A passphrase vault at the default argon2id cost: what one really pays.
+world_unlock=passphrase
+. benches/emulator_world.sh
 
 # Warm the session cache (one GetSessionToken) and the agent; check that
 # the agent alone serves the call.
