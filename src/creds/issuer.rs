@@ -1,6 +1,7 @@
 //! Credentials for one profile, again and again: what a credential server
 //! needs to refresh what it hands out for as long as its command runs.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -16,7 +17,8 @@ pub struct Issuer {
     chain: ProfileChain,
     payload: Payload,
     cache: SessionCache,
-    request: Request,
+    /// Behind a lock only to forget `--mfa-token` once it has been used.
+    request: Mutex<Request>,
 }
 
 impl Issuer {
@@ -31,14 +33,22 @@ impl Issuer {
             chain,
             payload,
             cache,
-            request,
+            request: Mutex::new(request),
         }
     }
 
     /// The target profile's credentials, from the session cache when they
-    /// have more than `AWS_MIN_TTL` left.
+    /// have more than `AWS_MIN_TTL` left. A code given with `--mfa-token`
+    /// serves the first call only: AWS refuses it a second time, so a later
+    /// refresh asks as `--prompt` says.
     pub fn credentials(&self) -> Result<Credentials, CredsError> {
-        Provider::new(&self.chain, &self.payload, &self.cache, &self.request).credentials()
+        let mut request = self.request.lock().unwrap_or_else(PoisonError::into_inner);
+        let credentials =
+            Provider::new(&self.chain, &self.payload, &self.cache, &request).credentials();
+        if credentials.is_ok() {
+            request.mfa_token = None;
+        }
+        credentials
     }
 
     /// The refresh margin (`AWS_MIN_TTL`).
