@@ -55,7 +55,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "BACKEND", env = "AWS_VAULT_BACKEND")]
     backend: Option<String>,
 
-    /// How to ask for MFA codes: terminal or ykman
+    /// How to ask for MFA codes: terminal, ykman or yubikey (the YubiKey's OATH applet)
     #[arg(long, global = true, value_name = "DRIVER", env = "AWS_VAULT_PROMPT")]
     prompt: Option<String>,
 
