@@ -141,7 +141,7 @@ impl Handler for Ec2Endpoint {
                 _ => Response::text(405, "Method Not Allowed"),
             };
         }
-        if request.method != "GET" && request.method != "HEAD" {
+        if request.method != "GET" {
             return Response::text(405, "Method Not Allowed");
         }
         if self.token_refused(request) {
