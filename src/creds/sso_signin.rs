@@ -19,6 +19,7 @@ use super::sso::{AccessToken, Registration, SsoClient, SsoEndpoints, SsoError, T
 use super::{Credentials, CredsError};
 use crate::browser::{self, Opened};
 use crate::config::Profile;
+use crate::output;
 use crate::vault::{CachedSession, SessionCache};
 use crate::zbuf::ZeroizingWriter;
 
@@ -267,11 +268,18 @@ impl<'a> SsoSignIn<'a> {
             .verification_uri_complete
             .clone()
             .unwrap_or_else(|| device.verification_uri.clone());
+        // The URL and code come from the network: escaped before they
+        // reach a terminal.
         crate::terminal::notice(&format!(
-            "To sign in to SSO for profile {:?}, open {url} and confirm code {}",
-            self.profile, device.user_code
+            "To sign in to SSO for profile {:?}, open {} and confirm code {}",
+            self.profile,
+            output::sanitize(&url),
+            output::sanitize(&device.user_code)
         ));
-        if !self.no_browser {
+        // Only a web address goes to the browser: never an option or a
+        // local file, whatever the answer held.
+        let is_web = url.starts_with("https://") || url.starts_with("http://");
+        if !self.no_browser && is_web {
             let browser_var = std::env::var("BROWSER").ok();
             let url = SecretString::from(url.clone());
             if let Opened::Not(why) =
