@@ -3,6 +3,8 @@
 //!
 //! The layers, each importing only from those below it:
 //! `cli` → `serve`, `deliver`, `agent` → `creds` → `config`, `vault` → `unlock`; `mfa` holds TOTP seed parsing;
+//! `browser` (opening a URL) and `http_client` (one plain HTTPS request)
+//! are leaves any layer may use;
 //! `output` is the only place that writes to stdout or stderr, and
 //! `terminal` the only place that talks to /dev/tty.
 
@@ -10,6 +12,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod agent;
+pub mod browser;
 pub mod cli;
 pub mod config;
 pub mod creds;
@@ -26,6 +29,7 @@ pub mod unlock;
 pub mod vault;
 
 mod atomic_file;
+mod http_client;
 mod shell;
 mod time_fmt;
 mod zbuf;

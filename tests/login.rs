@@ -15,6 +15,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
 
+use emulator::{allow, RoleSpec};
 use serde_json::Value;
 use support::{Run, Sandbox};
 use world::{assumed, seconds_left, World};
@@ -583,23 +584,41 @@ fn a_plain_http_federation_url_off_loopback_is_refused() {
 }
 
 #[test]
-fn sso_profiles_are_not_supported_yet() {
-    let s = Sandbox::new();
-    let (identity, _) = s.init_identity();
-    s.write_config(
-        "[profile corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\
-         sso_account_id = 123456789012\nsso_role_name = Admin\n",
+#[ignore = "needs moto: run scripts/test"]
+fn an_sso_profile_signs_in_without_a_browser_and_is_not_federated() {
+    let w = World::new();
+    let role = w.role(
+        "SsoAdmin",
+        RoleSpec::trusting(&w.alice.arn).policy(allow(&["sts:*"])),
     );
+    w.s.write_config(&format!(
+        "[profile corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n\
+         sso_account_id = {}\nsso_role_name = SsoAdmin\n",
+        emulator::ACCOUNT
+    ));
+    w.emu.enforce_auth();
     let fed = Federation::ok();
-    let out = s.run(
-        &["login", "corp", "--stdout"],
-        &[
-            ("AVAULT_IDENTITY", &identity),
-            ("AVAULT_FEDERATION_URL", &fed.url),
-        ],
+    let env = [("AVAULT_FEDERATION_URL", fed.url.as_str())];
+    // --stdout: the SSO link and code on stderr (no terminal), no browser;
+    // the console URL alone on stdout.
+    let (out, code) = std::thread::scope(|scope| {
+        let settler = scope.spawn(|| w.emu.sso_settle_next("approve"));
+        let out = w.run(&["login", "corp", "--stdout"], &env);
+        (out, settler.join().expect("settler"))
+    });
+    out.success();
+    assert!(
+        out.stderr().contains(&format!("confirm code {code}")),
+        "{}",
+        out.stderr()
     );
-    out.fails_with("AWS SSO, which avault does not support yet");
-    assert_eq!(fed.count(), 0);
+    assert_eq!(out.stdout().lines().count(), 1, "{}", out.stdout());
+    // The SSO role's credentials as they are: no GetFederationToken.
+    assert_eq!(w.emu.count("GetFederationToken"), 0, "{:?}", w.emu.counts());
+    let session = fed.only().session();
+    let json = w.json("corp", &[], &[]);
+    assert_eq!(session["sessionId"], json["AccessKeyId"]);
+    assert!(w.caller_arn("corp", &[]).starts_with(&assumed(&role)));
 }
 
 #[test]

@@ -57,8 +57,9 @@ pub(super) struct Args {
     #[arg(long, value_name = "PORT", requires = "ec2_server")]
     ec2_port: Option<u16>,
 
-    /// Accepted for aws-vault compatibility (it concerns SSO's sign-in link)
-    #[arg(long, hide = true)]
+    /// Print the SSO sign-in link instead of opening a browser (SSO profiles
+    /// only; the link and code go to the terminal, else stderr)
+    #[arg(long)]
     stdout: bool,
 
     /// The command and its arguments [default: $SHELL, else /bin/sh]
@@ -87,7 +88,8 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<ExitStatus, CliError> {
     if args.ecs_server || args.ec2_server {
         return serve(ctx, args);
     }
-    let (credentials, region) = issue::credentials(ctx, &args.profile, &args.creds)?;
+    let (credentials, region) =
+        issue::credentials_with(ctx, &args.profile, &args.creds, args.stdout)?;
     if args.json {
         output::secret(&credentials.to_process_json())?;
         return Ok(ExitStatus::Success);
@@ -106,12 +108,9 @@ fn serve(ctx: &Context, args: Args) -> Result<ExitStatus, CliError> {
     issue::refuse_nesting()?;
     let opened = issue::open(ctx, &args.profile, args.creds.flags())?;
     let cache = SessionCache::new(&opened.vault, &opened.payload);
-    let issuer = Arc::new(Issuer::new(
-        opened.chain,
-        opened.payload,
-        cache,
-        args.creds.request(ctx)?,
-    ));
+    let mut request = args.creds.request(ctx)?;
+    request.sso_no_browser = args.stdout;
+    let issuer = Arc::new(Issuer::new(opened.chain, opened.payload, cache, request));
     let region = issuer.region().map(str::to_owned);
     let min_left = issuer.min_left();
     let source = Arc::clone(&issuer);

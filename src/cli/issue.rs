@@ -82,10 +82,22 @@ pub(super) fn credentials(
     profile: &str,
     args: &CredentialArgs,
 ) -> Result<(Credentials, Option<String>), CliError> {
+    credentials_with(ctx, profile, args, false)
+}
+
+/// [`credentials`], with `sso_no_browser` (`--stdout`): an SSO sign-in
+/// prints its link and opens no browser.
+pub(super) fn credentials_with(
+    ctx: &Context,
+    profile: &str,
+    args: &CredentialArgs,
+    sso_no_browser: bool,
+) -> Result<(Credentials, Option<String>), CliError> {
     refuse_nesting()?;
     let opened = open(ctx, profile, args.flags())?;
     let cache = SessionCache::new(&opened.vault, &opened.payload);
-    let request = args.request(ctx)?;
+    let mut request = args.request(ctx)?;
+    request.sso_no_browser = sso_no_browser;
     let credentials =
         Provider::new(&opened.chain, &opened.payload, &cache, &request).credentials()?;
     Ok((credentials, opened.chain.target().region.clone()))
@@ -106,6 +118,7 @@ impl CredentialArgs {
             no_session: self.no_session,
             mfa_token: self.mfa_token.clone().map(SecretString::from),
             prompt: ctx.prompt()?,
+            sso_no_browser: false,
         })
     }
 }

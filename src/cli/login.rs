@@ -46,7 +46,8 @@ pub(super) struct Args {
     #[arg(long, value_name = "PATH")]
     path: Option<String>,
 
-    /// Print the sign-in URL on stdout instead of opening a browser
+    /// Print the sign-in URL on stdout instead of opening a browser (and an
+    /// SSO profile's sign-in link, on the terminal)
     #[arg(
         short = 's',
         long,
@@ -58,7 +59,7 @@ pub(super) struct Args {
 
 pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let (credentials, region) = match args.profile.as_deref().filter(|p| !p.is_empty()) {
-        Some(profile) => from_profile(ctx, profile, &args.creds)?,
+        Some(profile) => from_profile(ctx, profile, &args.creds, args.stdout)?,
         None => from_environment(ctx, &args.creds)?,
     };
     let region = region.unwrap_or_else(|| deliver::DEFAULT_REGION.to_owned());
@@ -106,6 +107,7 @@ fn from_profile(
     ctx: &Context,
     profile: &str,
     args: &CredentialArgs,
+    sso_no_browser: bool,
 ) -> Result<(Credentials, Option<String>), CliError> {
     let opened = issue::open(ctx, profile, args.flags())?;
     let target = opened.chain.target();
@@ -123,7 +125,8 @@ fn from_profile(
         return Ok((federate(ctx, &key, endpoint, duration)?, region));
     }
     let cache = SessionCache::new(&opened.vault, &opened.payload);
-    let request = args.request(ctx)?;
+    let mut request = args.request(ctx)?;
+    request.sso_no_browser = sso_no_browser;
     let credentials =
         Provider::new(&opened.chain, &opened.payload, &cache, &request).credentials()?;
     if credentials.session_token.is_none() {

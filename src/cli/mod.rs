@@ -83,7 +83,7 @@ enum Command {
     Exec(exec::Args),
     /// Print short-lived credentials for a profile
     Export(export::Args),
-    /// Drop cached sessions
+    /// Drop cached sessions (and SSO tokens)
     Clear(clear::Args),
     /// Store an MFA device's TOTP seed, or print its current code
     Mfa(mfa::Args),

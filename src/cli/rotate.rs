@@ -28,6 +28,7 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
         no_session: args.no_session,
         mfa_token: None,
         prompt: ctx.prompt()?,
+        ..Request::default()
     };
     let rotation = KeyRotation::start(RotationInput {
         vault: &opened.vault,

@@ -121,6 +121,16 @@ pub enum ConfigError {
         /// Where it is set.
         at: Location,
     },
+    /// An SSO profile without one of the settings SSO needs.
+    #[error("{at}: profile {profile:?} uses SSO (sso_start_url) but has no {key}")]
+    SsoIncomplete {
+        /// The profile.
+        profile: String,
+        /// The missing key.
+        key: &'static str,
+        /// The profile's section.
+        at: Location,
+    },
     /// A `role_arn` that is not an IAM role ARN.
     #[error("{at}: role_arn {value:?} is not an IAM role ARN")]
     InvalidRoleArn {
@@ -194,6 +204,9 @@ impl ConfigError {
             }
             ConfigError::UnknownSsoSession { name, .. } => format!(
                 "add a [sso-session {name}] section with sso_start_url and sso_region"
+            ),
+            ConfigError::SsoIncomplete { key, .. } => format!(
+                "add {key} to the profile, or to its [sso-session] section for sso_region"
             ),
             ConfigError::InvalidRoleArn { .. } => {
                 "a role ARN looks like arn:aws:iam::123456789012:role/NAME".into()

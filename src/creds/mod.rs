@@ -7,6 +7,8 @@ pub mod iam;
 mod issuer;
 mod provider;
 pub mod rotation;
+pub mod sso;
+mod sso_signin;
 pub mod sts;
 
 pub use credentials::{rfc3339, Credentials};
@@ -14,4 +16,9 @@ pub use iam::{iam_endpoint, Iam, IamEndpoint, IamError};
 pub use issuer::Issuer;
 pub use provider::{sts_endpoint, CredsError, Provider, Request};
 pub use rotation::{KeyRotation, Rotated, RotationError, RotationInput};
+pub use sso::SsoError;
+pub use sso_signin::{
+    is_sso_token_key, REGISTRATION_KIND as SSO_REGISTRATION_KIND, ROLE_KIND as SSO_ROLE_KIND,
+    TOKEN_KIND as SSO_TOKEN_KIND,
+};
 pub use sts::{Sts, StsEndpoint, StsError};

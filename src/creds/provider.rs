@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::sso::SsoError;
+use super::sso_signin::{SsoSettings, SsoSignIn, ROLE_KIND};
 use super::sts::{AssumeRoleRequest, MfaCode, Sts, StsEndpoint, StsError};
 use super::Credentials;
 use crate::config::{CredentialSource, Profile, ProfileChain, StsRegionalEndpoints};
@@ -33,6 +35,8 @@ pub struct Request {
     pub mfa_token: Option<SecretString>,
     /// `--prompt` / `AWS_VAULT_PROMPT`.
     pub prompt: PromptDriver,
+    /// `--stdout`: an SSO sign-in prints its link and opens no browser.
+    pub sso_no_browser: bool,
 }
 
 /// Why no credentials could be had.
@@ -45,12 +49,17 @@ pub enum CredsError {
         /// The profile.
         profile: String,
     },
-    /// SSO profiles are not handled yet.
-    #[error("profile {profile:?} uses AWS SSO, which avault does not support yet")]
-    SsoUnsupported {
+    /// An SSO profile without one of the settings SSO needs.
+    #[error("profile {profile:?} uses SSO but has no {key}")]
+    SsoIncomplete {
         /// The profile.
         profile: String,
+        /// The missing setting.
+        key: &'static str,
     },
+    /// From SSO.
+    #[error(transparent)]
+    Sso(#[from] SsoError),
     /// Web identity without a role.
     #[error("profile {profile:?} has a web identity token but no role_arn")]
     WebIdentityWithoutRole {
@@ -85,6 +94,10 @@ impl CredsError {
             CredsError::Missing { profile } => Some(format!(
                 "store a key with: avault add {profile}, or give the profile a source_profile"
             )),
+            CredsError::SsoIncomplete { key, .. } => Some(format!(
+                "add {key} to the profile (or to its [sso-session] section)"
+            )),
+            CredsError::Sso(e) => e.hint(),
             CredsError::Sts(e) => e.hint(),
             CredsError::Mfa(e) => e.hint(),
             CredsError::Vault(e) => e.hint(),
@@ -254,9 +267,7 @@ impl<'a> Provider<'a> {
             }
             CredentialSource::WebIdentity => self.web_identity(p),
             CredentialSource::CredentialProcess => self.credential_process(p),
-            CredentialSource::Sso => Err(CredsError::SsoUnsupported {
-                profile: p.name.clone(),
-            }),
+            CredentialSource::Sso => self.sso(p),
             CredentialSource::Missing => Err(CredsError::Missing {
                 profile: p.name.clone(),
             }),
@@ -398,6 +409,32 @@ impl<'a> Provider<'a> {
         Ok(Obtained {
             credentials,
             mfa_used: base.mfa_used.or_else(|| mfa_serial.map(str::to_owned)),
+            is_role: true,
+        })
+    }
+
+    /// SSO role credentials, cached like any session; the sign-in (if
+    /// one is needed) happens under this profile's refresh lock.
+    fn sso(&self, p: &Profile) -> Result<Obtained, CredsError> {
+        let settings = SsoSettings::of(p)?;
+        let cache_key = format!(
+            "{ROLE_KIND}:{}:{}",
+            p.name,
+            digest(&[
+                &settings.start_url,
+                &settings.region,
+                &settings.account_id,
+                &settings.role_name,
+            ])
+        );
+        let credentials = self.cached(&cache_key, &p.name, ROLE_KIND, || {
+            SsoSignIn::new(self.cache, &p.name, settings, self.request.sso_no_browser)
+                .role_credentials()
+        })?;
+        // Role credentials: a role assumed from them is chained (1 h cap).
+        Ok(Obtained {
+            credentials,
+            mfa_used: None,
             is_role: true,
         })
     }

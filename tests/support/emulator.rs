@@ -685,6 +685,68 @@ impl Emulator {
         let (status, body) = self.http("POST", "/avault/faults", &spec.to_string());
         assert_eq!(status, 200, "POST /avault/faults {spec}: {body}");
     }
+
+    /// SSO requests received per call (RegisterClient,
+    /// StartDeviceAuthorization, CreateToken, GetRoleCredentials) since the
+    /// start or the last reset.
+    pub fn sso_counts(&self) -> BTreeMap<String, u64> {
+        let (status, body) = self.http("GET", "/avault/sso/counts", "");
+        assert_eq!(status, 200, "GET /avault/sso/counts: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("sso counts {body:?}: {e}"))
+    }
+
+    /// One SSO call's count.
+    pub fn sso_count(&self, call: &str) -> u64 {
+        self.sso_counts().get(call).copied().unwrap_or(0)
+    }
+
+    /// The user codes of SSO sign-ins waiting for confirmation.
+    pub fn sso_pending(&self) -> Vec<String> {
+        let (status, body) = self.http("GET", "/avault/sso/pending", "");
+        assert_eq!(status, 200, "GET /avault/sso/pending: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("pending {body:?}: {e}"))
+    }
+
+    /// Settles the pending sign-in with `user_code` (every pending one
+    /// when `None`): "approve", "deny" or "expire".
+    pub fn sso_settle(&self, user_code: Option<&str>, how: &str) {
+        let mut body = serde_json::json!({});
+        if let Some(code) = user_code {
+            body["userCode"] = code.into();
+        }
+        match how {
+            "approve" => {}
+            "deny" => body["deny"] = true.into(),
+            "expire" => body["expire"] = true.into(),
+            other => panic!("sso_settle: {other}?"),
+        }
+        let (status, answer) = self.http("POST", "/avault/sso/approve", &body.to_string());
+        assert_eq!(status, 200, "POST /avault/sso/approve {body}: {answer}");
+    }
+
+    /// Waits (up to 60 s) for a sign-in to be pending, then settles it
+    /// `how`; returns its user code. For a thread beside a running avault.
+    pub fn sso_settle_next(&self, how: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(code) = self.sso_pending().into_iter().next() {
+                self.sso_settle(Some(&code), how);
+                return code;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no SSO sign-in started within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Revokes every SSO access token issued so far: the portal answers
+    /// 401 to them from now on.
+    pub fn sso_revoke(&self) {
+        let (status, body) = self.http("POST", "/avault/sso/revoke", "{}");
+        assert_eq!(status, 200, "POST /avault/sso/revoke: {body}");
+    }
 }
 
 impl Drop for Emulator {

@@ -68,6 +68,36 @@ STS behaves as AWS does where avault depends on it:
   Stock moto already refuses a third access key for a user (409
   LimitExceeded), as AWS does.
 
+* SSO (IAM Identity Center), which moto lacks: a small fake of the OIDC
+  device flow and the portal's GetRoleCredentials, answering on this same
+  port (moto has no routes at these paths):
+      POST /client/register        {"clientName","clientType","scopes"?} ->
+                                   {"clientId","clientSecret","clientIdIssuedAt","clientSecretExpiresAt"}
+      POST /device_authorization   {"clientId","clientSecret","startUrl"} ->
+                                   {"deviceCode","userCode","verificationUri",
+                                    "verificationUriComplete","expiresIn": 600,"interval": 1}
+      POST /token                  {"clientId","clientSecret","deviceCode","grantType"} ->
+                                   200 {"accessToken","expiresIn": 28800,"tokenType":"Bearer"}, or
+                                   400 {"error": "authorization_pending" | "expired_token" |
+                                        "access_denied" | "invalid_client" | "invalid_grant"}
+      GET  /federation/credentials?account_id=..&role_name=..  (header
+           x-amz-sso_bearer_token) -> {"roleCredentials": {"accessKeyId",
+           "secretAccessKey","sessionToken","expiration" (epoch ms)}}: REAL
+           credentials of role ROLE_NAME in ACCOUNT_ID, minted through moto's
+           STS backend as an assumed-role session (they work under IAM auth
+           enforcement); 401 for an unknown or revoked token, 403 when the
+           role does not exist.
+  Test controls:
+      POST /avault/sso/approve {"userCode": "ABCD-1234"} confirms that code;
+          add "deny": true to refuse it or "expire": true to let it expire;
+          without "userCode", every pending code.
+      GET  /avault/sso/pending   the pending user codes, oldest first
+      POST /avault/sso/revoke    {} revokes every access token issued so far
+      GET  /avault/sso/counts    {"RegisterClient","StartDeviceAuthorization",
+                                  "CreateToken","GetRoleCredentials"}: requests
+                                  received (refused ones included); reset by
+                                  POST /avault/counts/reset
+
 IAM auth enforcement is moto's own: POST /moto-api/reset-auth with body 0.
 """
 
@@ -1022,6 +1052,182 @@ def install() -> None:
 
 
 # --------------------------------------------------------------------------
+# SSO (IAM Identity Center): OIDC device flow and portal, which moto lacks
+
+SSO_PATHS = ("/client/register", "/device_authorization", "/token", "/federation/credentials")
+SSO_COUNTS = Counts(initial=["RegisterClient", "StartDeviceAuthorization", "CreateToken", "GetRoleCredentials"])
+SSO_TOKEN_SECONDS = 8 * 3600
+SSO_DEVICE_SECONDS = 600
+
+
+class SsoFake:
+    """The state of the fake: clients, device authorizations, tokens."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.clients: dict[str, str] = {}  # clientId -> clientSecret
+        # deviceCode -> {"clientId", "userCode", "state", "expires", "startUrl"}
+        self.devices: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, float] = {}  # accessToken -> expiry (unix time)
+
+    def register(self, body: dict[str, Any]) -> tuple[str, Any]:
+        SSO_COUNTS.add("RegisterClient")
+        if body.get("clientType") != "public" or not body.get("clientName"):
+            return "400 Bad Request", {"error": "invalid_request"}
+        client_id = "avault-client-" + uuid.uuid4().hex
+        secret = "sso-client-secret-" + uuid.uuid4().hex
+        now = int(time.time())
+        with self.lock:
+            self.clients[client_id] = secret
+        return "200 OK", {
+            "clientId": client_id,
+            "clientSecret": secret,
+            "clientIdIssuedAt": now,
+            "clientSecretExpiresAt": now + 90 * 86400,
+        }
+
+    def _client_ok(self, body: dict[str, Any]) -> bool:
+        with self.lock:
+            return self.clients.get(body.get("clientId", "")) == body.get("clientSecret")
+
+    def device_authorization(self, body: dict[str, Any], host: str) -> tuple[str, Any]:
+        SSO_COUNTS.add("StartDeviceAuthorization")
+        if not self._client_ok(body):
+            return "400 Bad Request", {"error": "invalid_client"}
+        if not body.get("startUrl"):
+            return "400 Bad Request", {"error": "invalid_request"}
+        device_code = "sso-device-" + uuid.uuid4().hex
+        letters = uuid.uuid4().hex.upper()
+        user_code = f"{letters[:4]}-{letters[4:8]}"
+        with self.lock:
+            self.devices[device_code] = {
+                "clientId": body["clientId"],
+                "userCode": user_code,
+                "state": "pending",
+                "expires": time.time() + SSO_DEVICE_SECONDS,
+                "startUrl": body["startUrl"],
+            }
+        verify = f"http://{host}/avault/sso/verify"
+        return "200 OK", {
+            "deviceCode": device_code,
+            "userCode": user_code,
+            "verificationUri": verify,
+            "verificationUriComplete": f"{verify}?user_code={user_code}",
+            "expiresIn": SSO_DEVICE_SECONDS,
+            "interval": 1,
+        }
+
+    def token(self, body: dict[str, Any]) -> tuple[str, Any]:
+        SSO_COUNTS.add("CreateToken")
+        if not self._client_ok(body):
+            return "400 Bad Request", {"error": "invalid_client"}
+        if body.get("grantType") != "urn:ietf:params:oauth:grant-type:device_code":
+            return "400 Bad Request", {"error": "unsupported_grant_type"}
+        with self.lock:
+            device = self.devices.get(body.get("deviceCode", ""))
+            if device is None or device["clientId"] != body["clientId"]:
+                return "400 Bad Request", {"error": "invalid_grant"}
+            if device["state"] == "pending" and time.time() > device["expires"]:
+                device["state"] = "expired"
+            state = device["state"]
+            if state == "pending":
+                return "400 Bad Request", {"error": "authorization_pending"}
+            if state == "denied":
+                return "400 Bad Request", {"error": "access_denied"}
+            if state in ("expired", "used"):
+                return "400 Bad Request", {"error": "expired_token"}
+            device["state"] = "used"
+            access_token = "sso-access-token-" + uuid.uuid4().hex
+            self.tokens[access_token] = time.time() + SSO_TOKEN_SECONDS
+        return "200 OK", {"accessToken": access_token, "expiresIn": SSO_TOKEN_SECONDS, "tokenType": "Bearer"}
+
+    def role_credentials(self, environ: dict[str, Any]) -> tuple[str, Any]:
+        SSO_COUNTS.add("GetRoleCredentials")
+        token = environ.get(SSO_TOKEN_ENVIRON, "")
+        with self.lock:
+            expiry = self.tokens.get(token)
+        if expiry is None or time.time() > expiry:
+            return "401 Unauthorized", {"message": "Session token not found or invalid"}
+        from urllib.parse import parse_qs
+
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        account = (query.get("account_id") or [""])[0]
+        role_name = (query.get("role_name") or [""])[0]
+        if not account or not role_name:
+            return "400 Bad Request", {"message": "account_id and role_name are required"}
+        role_arn = f"arn:aws:iam::{account}:role/{role_name}"
+        if find_role(role_arn, "aws") is None:
+            return "403 Forbidden", {"message": "No access"}
+        role = sts_backends[account]["aws"].assume_role(
+            region_name="us-east-1",
+            role_session_name="avault-sso-user",
+            role_arn=role_arn,
+            policy="",
+            duration=3600,
+            external_id="",
+        )
+        ROLE_ISSUED[role.access_key_id] = utcnow()
+        expiration = role.expiration.replace(tzinfo=datetime.timezone.utc)
+        return "200 OK", {
+            "roleCredentials": {
+                "accessKeyId": role.access_key_id,
+                "secretAccessKey": role.secret_access_key,
+                "sessionToken": role.session_token,
+                "expiration": int(expiration.timestamp()) * 1000,
+            }
+        }
+
+    def approve(self, body: dict[str, Any]) -> tuple[str, Any]:
+        state = "expired" if body.get("expire") else "denied" if body.get("deny") else "approved"
+        code = body.get("userCode")
+        changed = []
+        with self.lock:
+            for device in self.devices.values():
+                if device["state"] == "pending" and (code is None or device["userCode"] == code):
+                    device["state"] = state
+                    changed.append(device["userCode"])
+        if code is not None and not changed:
+            return "404 Not Found", {"error": f"no pending user code {code}"}
+        return "200 OK", {"changed": changed, "state": state}
+
+    def pending(self) -> list[str]:
+        with self.lock:
+            return [d["userCode"] for d in self.devices.values() if d["state"] == "pending"]
+
+    def revoke(self) -> tuple[str, Any]:
+        with self.lock:
+            n = len(self.tokens)
+            self.tokens.clear()
+        return "200 OK", {"revoked": n}
+
+
+SSO = SsoFake()
+SSO_TOKEN_ENVIRON = "avault.sso_bearer_token"
+
+
+class RequestHandler(MotoRequestHandler):
+    """Keeps the portal's `x-amz-sso_bearer_token` header, which werkzeug
+    drops (its name has an underscore), under its own environ key."""
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        token = self.headers.get("x-amz-sso_bearer_token")
+        if token is not None:
+            environ[SSO_TOKEN_ENVIRON] = token
+        return environ
+
+
+def read_json(environ: dict[str, Any]) -> dict[str, Any]:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+# --------------------------------------------------------------------------
 # Server
 
 
@@ -1038,9 +1244,11 @@ class AvaultEndpoints:
             # urllib) makes the body vanish into request.form and the
             # request fail with 500. The body is a bare number either way.
             environ["CONTENT_TYPE"] = "text/plain"
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path in SSO_PATHS:
+            return self.sso(environ, start_response, path, method)
         if not path.startswith("/avault/"):
             return self.app(environ, start_response)
-        method = environ.get("REQUEST_METHOD", "GET")
         if path == "/avault/counts" and method == "GET":
             status, body = "200 OK", COUNTS.snapshot()
         elif path == "/avault/federation-tokens" and method == "GET":
@@ -1048,6 +1256,7 @@ class AvaultEndpoints:
         elif path == "/avault/counts/reset" and method == "POST":
             COUNTS.reset()
             IAM_COUNTS.reset()
+            SSO_COUNTS.reset()
             status, body = "200 OK", {"status": "ok"}
         elif path == "/avault/lifetime" and method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -1058,6 +1267,14 @@ class AvaultEndpoints:
             status, body = "200 OK", IAM_COUNTS.snapshot()
         elif path == "/avault/faults" and method == "POST":
             status, body = self.set_faults(environ)
+        elif path == "/avault/sso/approve" and method == "POST":
+            status, body = SSO.approve(read_json(environ))
+        elif path == "/avault/sso/pending" and method == "GET":
+            status, body = "200 OK", SSO.pending()
+        elif path == "/avault/sso/revoke" and method == "POST":
+            status, body = SSO.revoke()
+        elif path == "/avault/sso/counts" and method == "GET":
+            status, body = "200 OK", SSO_COUNTS.snapshot()
         else:
             status, body = "404 Not Found", {"error": f"no {method} {path}"}
         data = json.dumps(body, sort_keys=True).encode()
@@ -1067,6 +1284,25 @@ class AvaultEndpoints:
         )
         return [data]
 
+
+    @staticmethod
+    def sso(environ: dict[str, Any], start_response: Any, path: str, method: str) -> Any:
+        if path == "/federation/credentials" and method == "GET":
+            status, body = SSO.role_credentials(environ)
+        elif method != "POST":
+            status, body = "405 Method Not Allowed", {"error": f"no {method} {path}"}
+        elif path == "/client/register":
+            status, body = SSO.register(read_json(environ))
+        elif path == "/device_authorization":
+            status, body = SSO.device_authorization(read_json(environ), environ.get("HTTP_HOST", "127.0.0.1"))
+        else:
+            status, body = SSO.token(read_json(environ))
+        data = json.dumps(body).encode()
+        start_response(
+            status,
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+        )
+        return [data]
 
     @staticmethod
     def set_faults(environ: dict[str, Any]) -> tuple[str, Any]:
@@ -1102,7 +1338,7 @@ def main() -> None:
     install()
     admin_id, admin_secret = create_admin()
     app = AvaultEndpoints(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=RequestHandler)
 
     if args.exit_on_stdin_eof:
 

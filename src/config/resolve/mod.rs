@@ -37,7 +37,9 @@ use super::arn::RoleArn;
 use super::error::{ConfigError, Location};
 use super::file::{AwsConfig, Section};
 use super::overrides::{EnvOverrides, FlagOverrides};
-use super::profile::{ProcessCommand, Profile, ProfileChain, StsRegionalEndpoints};
+use super::profile::{
+    CredentialSource, ProcessCommand, Profile, ProfileChain, StsRegionalEndpoints,
+};
 use super::tags::{parse_session_tags, parse_transitive_tags};
 use super::ttl::{Ttls, ASSUME_ROLE, DEFAULT_ASSUME_ROLE, GET_SESSION_TOKEN};
 
@@ -356,6 +358,22 @@ impl<'a> Resolver<'a> {
         p.sso_account_id = layers.text("sso_account_id");
         p.sso_role_name = layers.text("sso_role_name");
         p.sso_registration_scopes = layers.text("sso_registration_scopes");
+        if p.credential_source((self.stored)(name)) == CredentialSource::Sso {
+            let section = self.config.profile(name).map(Section::line);
+            for (key, value) in [
+                ("sso_region", &p.sso_region),
+                ("sso_account_id", &p.sso_account_id),
+                ("sso_role_name", &p.sso_role_name),
+            ] {
+                if value.is_none() {
+                    return Err(ConfigError::SsoIncomplete {
+                        profile: name.to_owned(),
+                        key,
+                        at: section.map_or_else(|| at("sso_start_url"), |l| self.config.at(l)),
+                    });
+                }
+            }
+        }
         p.web_identity_token_file = layers.text("web_identity_token_file");
         p.web_identity_token_process = command("web_identity_token_process");
         p.sts_regional_endpoints = match layers.get("sts_regional_endpoints") {

@@ -5,22 +5,16 @@ use std::fmt;
 use std::io::Write as _;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::Bytes;
-use hyper::Uri;
-use hyper_util::client::legacy::connect::{Connect, HttpConnector};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper::{Method, Uri};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{query_escape, ConsoleError, SigninToken};
 use crate::creds::Credentials;
+use crate::http_client::{self, HttpError};
 use crate::zbuf::ZeroizingWriter;
 
-/// The most of an answer's body that is read.
-const BODY_LIMIT: usize = 64 * 1024;
 /// The most of an error answer's body that is shown.
 const BODY_SHOWN: usize = 200;
 
@@ -59,10 +53,6 @@ impl FederationEndpoint {
     /// The endpoint as text (no query: nothing secret).
     pub fn as_str(&self) -> String {
         self.uri.to_string()
-    }
-
-    fn is_https(&self) -> bool {
-        self.uri.scheme_str() == Some("https")
     }
 }
 
@@ -120,51 +110,25 @@ pub fn request_signin_token(
         query_escape(session)
     ));
     let name = endpoint.as_str();
-    let unreachable = |reason: String| ConsoleError::Unreachable {
-        endpoint: name.clone(),
-        reason,
-    };
-    // The URL was checked without the query; the query is escaped.
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| unreachable("the request URL could not be built".into()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(ConsoleError::Runtime)?;
-    let answer = runtime.block_on(async {
-        let exchange = async {
-            if endpoint.is_https() {
-                let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-                    .map_err(|e| unreachable(format!("no trusted root certificates: {e}")))?
-                    .https_only()
-                    .enable_http1()
-                    .build();
-                get(connector, uri).await
-            } else {
-                get(HttpConnector::new(), uri).await
-            }
-            .map_err(unreachable)
-        };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| ConsoleError::TimedOut {
-                endpoint: name.clone(),
-                timeout,
-            })?
+    let answer = http_client::send(Method::GET, &url, &[], None, timeout).map_err(|e| match e {
+        HttpError::TimedOut(_) => ConsoleError::TimedOut {
+            endpoint: name.clone(),
+            timeout,
+        },
+        HttpError::Runtime(e) => ConsoleError::Runtime(e),
+        // The URL was checked without the query, the query is escaped:
+        // what is left names no secret.
+        other => ConsoleError::Unreachable {
+            endpoint: name.clone(),
+            reason: other.to_string(),
+        },
     })?;
-    let (status, body) = answer;
-    if status != 200 {
-        let text = String::from_utf8_lossy(&body);
-        let mut shown: String = text.chars().take(BODY_SHOWN).collect();
-        if text.chars().count() > BODY_SHOWN {
-            shown.push('…');
-        }
+    let body = answer.body;
+    if answer.status != 200 {
         return Err(ConsoleError::Refused {
             endpoint: name,
-            status,
-            body: shown.split_whitespace().collect::<Vec<_>>().join(" "),
+            status: answer.status,
+            body: http_client::shown_body(&body, BODY_SHOWN),
         });
     }
     let parsed: SigninAnswer =
@@ -179,31 +143,6 @@ pub fn request_signin_token(
         });
     }
     Ok(SigninToken::new(parsed.signin_token))
-}
-
-/// One GET; the status and up to [`BODY_LIMIT`] bytes of the body (the
-/// body is zeroized after use: a 200 answer holds the token).
-async fn get<C>(connector: C, uri: Uri) -> Result<(u16, Zeroizing<Vec<u8>>), String>
-where
-    C: Connect + Clone + Send + Sync + 'static,
-{
-    let client: Client<C, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
-    // Errors are described by kind and by their innermost cause, which
-    // names the connection or TLS failure and never the request URL.
-    let describe = |e: &(dyn std::error::Error + 'static)| {
-        let mut cause = e;
-        while let Some(next) = cause.source() {
-            cause = next;
-        }
-        cause.to_string()
-    };
-    let response = client.get(uri).await.map_err(|e| describe(&e))?;
-    let status = response.status().as_u16();
-    let body = Limited::new(response.into_body(), BODY_LIMIT)
-        .collect()
-        .await
-        .map_err(|e| format!("the answer could not be read: {}", describe(e.as_ref())))?;
-    Ok((status, Zeroizing::new(body.to_bytes().to_vec())))
 }
 
 #[cfg(test)]

@@ -23,10 +23,11 @@ use crate::creds::Credentials;
 use crate::vault::Payload;
 
 mod exchange;
-mod opener;
 
 pub use exchange::{request_signin_token, session_json, FederationEndpoint};
-pub use opener::{open_url, openers, Opened};
+// Opening a URL moved to `crate::browser` (SSO sign-in uses it too);
+// re-exported so `login` keeps its paths.
+pub use crate::browser::{open_url, openers, Opened};
 
 /// The variable that points the getSigninToken exchange somewhere else
 /// (a full URL, e.g. `http://127.0.0.1:8080/federation` for tests). The

@@ -72,10 +72,10 @@ fn credential_process_with_role_and_no_source_uses_the_process() {
 #[test]
 fn sso_session_supplies_start_url_region_and_scopes() {
     let text = "[profile a]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Admin\n\
-                sso_start_url = https://own\n\
+                sso_start_url = https://own\nsso_region = us-east-1\n\
                 [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n\
                 sso_registration_scopes = sso:account:access\n[profile b]\nsso_session = corp\nsso_region = eu-west-1\n\
-                [profile c]\nsso_session = missing\n";
+                sso_account_id = 1\nsso_role_name = r\n[profile c]\nsso_session = missing\n";
     let a = target(text, "a");
     assert_eq!(a.sso_session.as_deref(), Some("corp"));
     // As aws-vault: the [sso-session] value overwrites the profile's own.
@@ -94,19 +94,36 @@ fn sso_session_supplies_start_url_region_and_scopes() {
     assert_eq!(target(text, "b").sso_region.as_deref(), Some("eu-west-1"));
     assert_eq!(
         error(text, "c"),
-        "/cfg:13: sso_session = missing: no [sso-session missing] section in the config file"
+        "/cfg:16: sso_session = missing: no [sso-session missing] section in the config file"
     );
 }
 
 #[test]
 fn legacy_sso_keys_work_without_a_session() {
     let a = target(
-        "[profile a]\nsso_start_url = https://x/start#/\nsso_region = us-east-1\n",
+        "[profile a]\nsso_start_url = https://x/start#/\nsso_region = us-east-1\n\
+         sso_account_id = 1\nsso_role_name = r\n",
         "a",
     );
     assert_eq!(a.sso_start_url.as_deref(), Some("https://x/start#/"));
     assert_eq!(a.sso_region.as_deref(), Some("us-east-1"));
     assert_eq!(a.sso_session, None);
+}
+
+#[test]
+fn an_sso_profile_needs_region_account_and_role() {
+    let text = "[profile a]\nsso_start_url = https://x\nsso_region = r\nsso_role_name = n\n\
+                [profile b]\nsso_session = s\nsso_account_id = 1\n\
+                [sso-session s]\nsso_start_url = https://x\nsso_region = r\n\
+                [profile c]\nsso_start_url = https://x\nsource_profile = a\n";
+    assert_eq!(
+        error(text, "a"),
+        "/cfg:1: profile \"a\" uses SSO (sso_start_url) but has no sso_account_id"
+    );
+    assert_eq!(
+        error(text, "b"),
+        "/cfg:5: profile \"b\" uses SSO (sso_start_url) but has no sso_role_name"
+    );
 }
 
 #[test]

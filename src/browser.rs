@@ -1,5 +1,5 @@
-//! Opening the login URL in a browser: `BROWSER`, then the platform's
-//! opener.
+//! Opening a URL in a browser (the console sign-in of `login`, the SSO
+//! device sign-in): `BROWSER`, then the platform's opener.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

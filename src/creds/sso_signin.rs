@@ -1,0 +1,341 @@
+//! SSO role credentials for one profile: the access token from the session
+//! cache or from a device-flow sign-in, then GetRoleCredentials; a token
+//! the portal refuses (401) is dropped and the sign-in done once more.
+//!
+//! Cached beside the STS sessions: the client registration under
+//! `oidc-client:<start_url>` (until `clientSecretExpiresAt`) and the
+//! access token under `oidc:<start_url>` (aws-vault's name), until it
+//! expires. A sign-in happens under the token's refresh lock, so parallel
+//! callers wait for one sign-in instead of each starting their own.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::sso::{AccessToken, Registration, SsoClient, SsoEndpoints, SsoError, TokenPoll};
+use super::{Credentials, CredsError};
+use crate::browser::{self, Opened};
+use crate::config::Profile;
+use crate::output;
+use crate::vault::{CachedSession, SessionCache};
+use crate::zbuf::ZeroizingWriter;
+
+/// The cache kind of SSO role credentials.
+pub const ROLE_KIND: &str = "sso.GetRoleCredentials";
+/// The cache kind of an SSO access token.
+pub const TOKEN_KIND: &str = "sso.CreateToken";
+/// The cache kind of an OIDC client registration.
+pub const REGISTRATION_KIND: &str = "sso.RegisterClient";
+
+/// Whether a session cache key holds an SSO token or client registration
+/// rather than credentials.
+pub fn is_sso_token_key(key: &str) -> bool {
+    key.starts_with("oidc:") || key.starts_with("oidc-client:")
+}
+
+/// A token with less than this left is not used.
+const TOKEN_MIN_LEFT: i64 = 60;
+/// A registration with less than this left is not used: it must outlive
+/// a sign-in.
+const REGISTRATION_MIN_LEFT: i64 = 3600;
+
+/// The SSO settings of a profile, all present.
+pub(super) struct SsoSettings {
+    pub(super) start_url: String,
+    pub(super) region: String,
+    pub(super) account_id: String,
+    pub(super) role_name: String,
+    pub(super) scopes: Vec<String>,
+}
+
+impl SsoSettings {
+    /// The settings of `p`, or which one is missing.
+    pub(super) fn of(p: &Profile) -> Result<SsoSettings, CredsError> {
+        let need = |value: &Option<String>, key: &'static str| {
+            value.clone().ok_or_else(|| CredsError::SsoIncomplete {
+                profile: p.name.clone(),
+                key,
+            })
+        };
+        let scopes = p
+            .sso_registration_scopes
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(SsoSettings {
+            start_url: need(&p.sso_start_url, "sso_start_url")?,
+            region: need(&p.sso_region, "sso_region")?,
+            account_id: need(&p.sso_account_id, "sso_account_id")?,
+            role_name: need(&p.sso_role_name, "sso_role_name")?,
+            scopes,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredRegistration {
+    client_id: String,
+    client_secret: String,
+    region: String,
+    scopes: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredToken {
+    access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+impl Drop for StoredRegistration {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.client_secret);
+    }
+}
+
+impl Drop for StoredToken {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.access_token);
+        zeroize::Zeroize::zeroize(&mut self.refresh_token);
+    }
+}
+
+fn to_secret_json(value: &impl Serialize) -> SecretString {
+    let mut w = ZeroizingWriter::with_capacity(1024);
+    let _ = serde_json::to_writer(&mut w, value);
+    let _ = w.flush();
+    SecretString::from(String::from_utf8_lossy(&w.into_inner()).into_owned())
+}
+
+fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Signs one profile in to SSO and gets its role credentials.
+pub(super) struct SsoSignIn<'a> {
+    cache: &'a SessionCache,
+    profile: &'a str,
+    settings: SsoSettings,
+    client: SsoClient,
+    no_browser: bool,
+}
+
+impl<'a> SsoSignIn<'a> {
+    pub(super) fn new(
+        cache: &'a SessionCache,
+        profile: &'a str,
+        settings: SsoSettings,
+        no_browser: bool,
+    ) -> SsoSignIn<'a> {
+        let client = SsoClient::new(SsoEndpoints::for_region(&settings.region));
+        SsoSignIn {
+            cache,
+            profile,
+            settings,
+            client,
+            no_browser,
+        }
+    }
+
+    fn token_key(&self) -> String {
+        format!("oidc:{}", self.settings.start_url)
+    }
+
+    fn registration_key(&self) -> String {
+        format!("oidc-client:{}", self.settings.start_url)
+    }
+
+    /// GetRoleCredentials with the cached token, else after a sign-in; a
+    /// cached token the portal refuses is dropped and replaced once.
+    pub(super) fn role_credentials(&self) -> Result<Credentials, CredsError> {
+        let s = &self.settings;
+        let (token, from_cache) = self.token()?;
+        match self
+            .client
+            .get_role_credentials(&token.token, &s.account_id, &s.role_name)
+        {
+            Err(SsoError::Unauthorized) if from_cache => {
+                let key = self.token_key();
+                self.cache.remove(|k, _| k == key)?;
+                let (token, _) = self.token()?;
+                Ok(self
+                    .client
+                    .get_role_credentials(&token.token, &s.account_id, &s.role_name)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    fn cached_token(&self) -> Option<AccessToken> {
+        let session = self.cache.get(&self.token_key(), TOKEN_MIN_LEFT)?;
+        let stored: StoredToken = serde_json::from_str(session.data.expose_secret()).ok()?;
+        Some(AccessToken {
+            token: SecretString::from(stored.access_token.clone()),
+            expires_at: session.expires,
+            refresh_token: stored.refresh_token.clone().map(SecretString::from),
+        })
+    }
+
+    /// The access token, and whether it came from the cache.
+    fn token(&self) -> Result<(AccessToken, bool), CredsError> {
+        if let Some(token) = self.cached_token() {
+            return Ok((token, true));
+        }
+        let key = self.token_key();
+        let _lock = self.cache.refresh_lock(&key)?;
+        if let Some(token) = self.cached_token() {
+            return Ok((token, true));
+        }
+        let token = self.sign_in()?;
+        let stored = StoredToken {
+            access_token: token.token.expose_secret().to_owned(),
+            refresh_token: token
+                .refresh_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+        };
+        self.cache.put(
+            &key,
+            CachedSession {
+                profile: self.profile.to_owned(),
+                kind: TOKEN_KIND.to_owned(),
+                expires: token.expires_at,
+                data: to_secret_json(&stored),
+            },
+        )?;
+        Ok((token, false))
+    }
+
+    /// The client registration: cached, else registered now (the caller
+    /// holds the token's refresh lock).
+    fn registration(&self) -> Result<Registration, CredsError> {
+        let key = self.registration_key();
+        let cached = self
+            .cache
+            .get(&key, REGISTRATION_MIN_LEFT)
+            .and_then(|session| {
+                let stored: StoredRegistration =
+                    serde_json::from_str(session.data.expose_secret()).ok()?;
+                (stored.region == self.settings.region && stored.scopes == self.settings.scopes)
+                    .then(|| Registration {
+                        client_id: stored.client_id.clone(),
+                        client_secret: SecretString::from(stored.client_secret.clone()),
+                        expires_at: session.expires,
+                    })
+            });
+        if let Some(registration) = cached {
+            return Ok(registration);
+        }
+        let registration = self.client.register_client(&self.settings.scopes)?;
+        if registration.expires_at > now() {
+            let stored = StoredRegistration {
+                client_id: registration.client_id.clone(),
+                client_secret: registration.client_secret.expose_secret().to_owned(),
+                region: self.settings.region.clone(),
+                scopes: self.settings.scopes.clone(),
+            };
+            self.cache.put(
+                &key,
+                CachedSession {
+                    profile: self.profile.to_owned(),
+                    kind: REGISTRATION_KIND.to_owned(),
+                    expires: registration.expires_at,
+                    data: to_secret_json(&stored),
+                },
+            )?;
+        }
+        Ok(registration)
+    }
+
+    /// The device flow: start it, show the user the code (and open the
+    /// browser), poll CreateToken until the user confirms, refuses, or
+    /// the code expires.
+    fn sign_in(&self) -> Result<AccessToken, CredsError> {
+        let registration = self.registration()?;
+        let device = self
+            .client
+            .start_device_authorization(&registration, &self.settings.start_url)?;
+        let url = device
+            .verification_uri_complete
+            .clone()
+            .unwrap_or_else(|| device.verification_uri.clone());
+        // The URL and code come from the network: escaped before they
+        // reach a terminal.
+        crate::terminal::notice(&format!(
+            "To sign in to SSO for profile {:?}, open {} and confirm code {}",
+            self.profile,
+            output::sanitize(&url),
+            output::sanitize(&device.user_code)
+        ));
+        // Only a web address goes to the browser: never an option or a
+        // local file, whatever the answer held.
+        let is_web = url.starts_with("https://") || url.starts_with("http://");
+        if !self.no_browser && is_web {
+            let browser_var = std::env::var("BROWSER").ok();
+            let url = SecretString::from(url.clone());
+            if let Opened::Not(why) =
+                browser::open_url(&url, &browser::openers(browser_var.as_deref()))
+            {
+                crate::terminal::notice(&format!(
+                    "cannot open a browser ({}): open the URL above",
+                    why.join("; ")
+                ));
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(device.expires_in);
+        let mut interval = Duration::from_secs(device.interval);
+        loop {
+            std::thread::sleep(interval);
+            if Instant::now() >= deadline {
+                return Err(SsoError::Expired.into());
+            }
+            match self
+                .client
+                .create_token(&registration, &device.device_code)?
+            {
+                TokenPoll::Token(token) => return Ok(token),
+                TokenPoll::Pending => {}
+                TokenPoll::SlowDown => interval += Duration::from_secs(5),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_need_every_key_and_split_scopes() {
+        let mut p = Profile::new("p");
+        p.sso_start_url = Some("https://x/start".into());
+        p.sso_region = Some("eu-west-1".into());
+        p.sso_account_id = Some("123456789012".into());
+        let e = SsoSettings::of(&p).err().expect("no role name");
+        assert!(e.to_string().contains("sso_role_name"), "{e}");
+        p.sso_role_name = Some("Admin".into());
+        // None named: none sent (as aws-vault), a token without refresh.
+        assert!(SsoSettings::of(&p).expect("complete").scopes.is_empty());
+        p.sso_registration_scopes = Some("a, b,".into());
+        assert_eq!(
+            SsoSettings::of(&p).expect("complete").scopes,
+            vec!["a".to_owned(), "b".to_owned()]
+        );
+    }
+
+    #[test]
+    fn token_and_registration_keys_are_recognised() {
+        assert!(is_sso_token_key("oidc:https://x/start"));
+        assert!(is_sso_token_key("oidc-client:https://x/start"));
+        assert!(!is_sso_token_key("sso.GetRoleCredentials:p:1"));
+    }
+}
