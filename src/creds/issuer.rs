@@ -23,12 +23,20 @@ pub struct Issuer {
 
 impl Issuer {
     /// Issues credentials for `chain` from `payload`'s keys, through `cache`.
+    ///
+    /// A server keeps the issuer for the life of its command, so it keeps
+    /// only what refreshes need: the keys of the chain's own profiles, and
+    /// none of the unlockers' material.
     pub fn new(
         chain: ProfileChain,
-        payload: Payload,
+        mut payload: Payload,
         cache: SessionCache,
         request: Request,
     ) -> Issuer {
+        payload
+            .profiles
+            .retain(|name, _| chain.profiles().iter().any(|p| &p.name == name));
+        payload.unlockers.clear();
         Issuer {
             chain,
             payload,
