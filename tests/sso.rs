@@ -1,6 +1,7 @@
 //! SSO (IAM Identity Center) profiles against the emulator's fake OIDC
 //! device flow and portal: sign-in, caching, 401 recovery, parallel
-//! callers, `clear`, roles from SSO credentials, and no secret in output.
+//! callers, `clear`, roles from SSO credentials, refresh tokens, and no
+//! secret in output.
 
 #[path = "support/emulator.rs"]
 mod emulator;
@@ -16,8 +17,26 @@ use support::Run;
 use world::{assumed, World};
 
 /// Prefixes of every secret the fake hands out (client secret, device
-/// code, access token): none may reach avault's output.
-const FAKE_SECRET_PREFIXES: [&str; 3] = ["sso-client-secret-", "sso-device-", "sso-access-token-"];
+/// code, access token, refresh token): none may reach avault's output.
+const FAKE_SECRET_PREFIXES: [&str; 4] = [
+    "sso-client-secret-",
+    "sso-device-",
+    "sso-access-token-",
+    "sso-refresh-token-",
+];
+
+/// Above the fake's 1 h role credentials: every exec calls
+/// GetRoleCredentials again, so it needs an access token each time.
+const NO_ROLE_CACHE: (&str, &str) = ("AWS_MIN_TTL", "2h");
+
+/// An SSO access token lifetime the tests outlive with [`outlive_tokens`].
+const SHORT_TOKEN_SECONDS: u64 = 2;
+
+/// Sleeps until the tokens issued with [`SHORT_TOKEN_SECONDS`] have
+/// truly expired: the portal refuses them and the cache has dropped them.
+fn outlive_tokens() {
+    std::thread::sleep(std::time::Duration::from_secs(SHORT_TOKEN_SECONDS + 1));
+}
 
 /// A world with two SSO roles and a config: `dev` (via `[sso-session
 /// corp]`), `ops` (same session, other role), `legacy` (start URL and
@@ -48,9 +67,14 @@ fn sso_world() -> (World, Role, Role) {
 /// `avault ARGS` while a thread settles the sign-in it starts (`how`:
 /// approve, deny, expire); the run and the user code.
 fn run_signing_in(w: &World, args: &[&str], how: &str) -> (Run, String) {
+    run_signing_in_with(w, args, &[], how)
+}
+
+/// [`run_signing_in`] with extra environment variables.
+fn run_signing_in_with(w: &World, args: &[&str], env: &[(&str, &str)], how: &str) -> (Run, String) {
     std::thread::scope(|scope| {
         let settler = scope.spawn(|| w.emu.sso_settle_next(how));
-        let run = w.run(args, &[]);
+        let run = w.run(args, env);
         (run, settler.join().expect("settler"))
     })
 }
@@ -280,6 +304,8 @@ fn a_role_from_an_sso_profile() {
 #[ignore = "needs moto: run scripts/test"]
 fn no_secret_in_any_output_or_on_disk() {
     let (w, _, _) = sso_world();
+    // Short tokens: a later run refreshes, so the refresh token is used.
+    w.emu.sso_set_token_lifetime(Some(SHORT_TOKEN_SECONDS));
     let (run, _) = run_signing_in(
         &w,
         &["--debug", "exec", "dev", "--stdout", "--", "true"],
@@ -290,10 +316,30 @@ fn no_secret_in_any_output_or_on_disk() {
     let json = w.json("dev", &[], &[]);
     let secret = json["SecretAccessKey"].as_str().expect("secret").to_owned();
     let token = json["SessionToken"].as_str().expect("token").to_owned();
+    outlive_tokens();
+    let refreshed = w.run(&["--debug", "exec", "dev", "--", "true"], &[NO_ROLE_CACHE]);
+    assert!(
+        refreshed.stderr().contains("SSO token refreshed"),
+        "{}",
+        refreshed.stderr()
+    );
+    let cache_path = w.s.vault().with_extension("age.sessions");
+    let check_cache = || {
+        // The session cache is encrypted: no token, secret or key in it.
+        let cache = std::fs::read(&cache_path).expect("cache");
+        let cache = String::from_utf8_lossy(&cache);
+        for needle in FAKE_SECRET_PREFIXES
+            .iter()
+            .copied()
+            .chain([secret.as_str()])
+        {
+            assert!(!cache.contains(needle), "{needle} in the session cache");
+        }
+    };
     for run in [
+        refreshed,
         w.run(&["--debug", "exec", "dev", "--", "true"], &[]),
         w.run(&["list"], &[]),
-        w.run(&["clear", "dev"], &[]),
     ] {
         run.success();
         no_sso_secret(&run);
@@ -301,16 +347,12 @@ fn no_secret_in_any_output_or_on_disk() {
             assert!(!text.contains(&secret) && !text.contains(&token), "{text}");
         }
     }
-    // The session cache is encrypted: no token, secret or key in it.
-    let cache = std::fs::read(w.s.vault().with_extension("age.sessions")).expect("cache");
-    let cache = String::from_utf8_lossy(&cache);
-    for needle in FAKE_SECRET_PREFIXES
-        .iter()
-        .copied()
-        .chain([secret.as_str()])
-    {
-        assert!(!cache.contains(needle), "{needle} in the session cache");
-    }
+    // While the tokens (access and refresh) are cached, then after clear.
+    check_cache();
+    let cleared = w.run(&["clear", "dev"], &[]);
+    cleared.success();
+    no_sso_secret(&cleared);
+    check_cache();
 }
 
 #[test]
@@ -338,4 +380,119 @@ fn missing_account_or_role_is_a_config_error_with_its_line() {
         config.display()
     ));
     assert_eq!(w.emu.sso_count("RegisterClient"), 0);
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn an_expired_token_is_refreshed_without_a_sign_in() {
+    let (w, dev, _) = sso_world();
+    w.emu.sso_set_token_lifetime(Some(SHORT_TOKEN_SECONDS));
+    let args = caller_args("dev");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (run, _) = run_signing_in(&w, &args, "approve");
+    assert!(arn_of(&run).starts_with(&assumed(&dev)), "{}", run.stderr());
+    assert!(!run.stderr().contains("SSO token refreshed"));
+    outlive_tokens();
+    // The access token is gone, the refresh token is not: a refresh, no
+    // browser, and GetRoleCredentials with the new token.
+    let debug: Vec<&str> = ["--debug"].iter().chain(&args).copied().collect();
+    let again = w.run(&debug, &[NO_ROLE_CACHE]);
+    assert!(
+        arn_of(&again).starts_with(&assumed(&dev)),
+        "{}",
+        again.stderr()
+    );
+    let err = again.stderr();
+    assert!(!err.contains("To sign in"), "{err}");
+    assert!(err.contains("SSO token refreshed"), "{err}");
+    no_sso_secret(&again);
+    let counts = w.emu.sso_counts();
+    assert_eq!(counts["StartDeviceAuthorization"], 1, "{counts:?}");
+    assert_eq!(counts["CreateToken:device_code"], 1, "{counts:?}");
+    assert_eq!(counts["CreateToken:refresh_token"], 1, "{counts:?}");
+    assert_eq!(counts["GetRoleCredentials"], 2, "{counts:?}");
+    assert_eq!(counts["RegisterClient"], 1, "{counts:?}");
+    // The fake rotates refresh tokens: the one that came back was kept.
+    outlive_tokens();
+    let third = w.run(&args, &[NO_ROLE_CACHE]);
+    assert!(arn_of(&third).starts_with(&assumed(&dev)));
+    assert!(!third.stderr().contains("To sign in"), "{}", third.stderr());
+    assert_eq!(w.emu.sso_count("CreateToken:refresh_token"), 2);
+    assert_eq!(w.emu.sso_count("StartDeviceAuthorization"), 1);
+    // The refresh token is no session.
+    let table = w.run(&["list"], &[]);
+    assert!(!table.success().stdout().contains("RefreshToken"));
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn a_refused_access_token_is_replaced_by_a_refresh() {
+    let (w, _, ops) = sso_world();
+    let (run, _) = run_signing_in(&w, &["exec", "dev", "--json", "--stdout"], "approve");
+    run.success();
+    // The cached token is unexpired but the portal refuses it (401); the
+    // refresh token still works.
+    w.emu.sso_revoke_only("access");
+    let args = caller_args("ops");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = w.run(&args, &[]);
+    assert!(arn_of(&run).starts_with(&assumed(&ops)), "{}", run.stderr());
+    assert!(!run.stderr().contains("To sign in"), "{}", run.stderr());
+    no_sso_secret(&run);
+    let counts = w.emu.sso_counts();
+    assert_eq!(counts["StartDeviceAuthorization"], 1, "{counts:?}");
+    assert_eq!(counts["CreateToken:refresh_token"], 1, "{counts:?}");
+    // The refused call, then the one with the refreshed token.
+    assert_eq!(counts["GetRoleCredentials"], 3, "{counts:?}");
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn a_legacy_profile_has_no_refresh_token_and_signs_in_again() {
+    let (w, _, ops) = sso_world();
+    w.emu.sso_set_token_lifetime(Some(SHORT_TOKEN_SECONDS));
+    let args = caller_args("legacy");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (run, _) = run_signing_in(&w, &args, "approve");
+    assert!(arn_of(&run).starts_with(&assumed(&ops)));
+    outlive_tokens();
+    let (run, code) = run_signing_in_with(&w, &args, &[NO_ROLE_CACHE], "approve");
+    assert!(arn_of(&run).starts_with(&assumed(&ops)), "{}", run.stderr());
+    assert!(run.stderr().contains(&code), "{}", run.stderr());
+    assert!(!run.stderr().contains("SSO token refreshed"));
+    no_sso_secret(&run);
+    let counts = w.emu.sso_counts();
+    assert_eq!(counts["StartDeviceAuthorization"], 2, "{counts:?}");
+    assert_eq!(counts["CreateToken:refresh_token"], 0, "{counts:?}");
+    assert_eq!(counts["RegisterClient"], 1, "{counts:?}");
+}
+
+#[test]
+#[ignore = "needs moto: run scripts/test"]
+fn a_revoked_refresh_token_falls_back_to_a_sign_in() {
+    let (w, dev, _) = sso_world();
+    w.emu.sso_set_token_lifetime(Some(SHORT_TOKEN_SECONDS));
+    let args = caller_args("dev");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (run, _) = run_signing_in(&w, &args, "approve");
+    run.success();
+    w.emu.sso_revoke_only("refresh");
+    outlive_tokens();
+    // The refresh is refused (invalid_grant): dropped, and a sign-in.
+    let (run, code) = run_signing_in_with(&w, &args, &[NO_ROLE_CACHE], "approve");
+    assert!(arn_of(&run).starts_with(&assumed(&dev)), "{}", run.stderr());
+    let err = run.stderr();
+    assert!(err.contains(&format!("confirm code {code}")), "{err}");
+    assert!(!err.contains("SSO token refreshed"), "{err}");
+    no_sso_secret(&run);
+    let counts = w.emu.sso_counts();
+    assert_eq!(counts["CreateToken:refresh_token"], 1, "{counts:?}");
+    assert_eq!(counts["StartDeviceAuthorization"], 2, "{counts:?}");
+    // The new sign-in's refresh token works.
+    outlive_tokens();
+    let run = w.run(&args, &[NO_ROLE_CACHE]);
+    assert!(arn_of(&run).starts_with(&assumed(&dev)), "{}", run.stderr());
+    assert!(run.stderr().contains("SSO token refreshed"));
+    assert_eq!(w.emu.sso_count("CreateToken:refresh_token"), 2);
+    assert_eq!(w.emu.sso_count("StartDeviceAuthorization"), 2);
 }

@@ -2,7 +2,7 @@
 
 use super::{CliError, Context};
 use crate::config::{self, AwsConfig};
-use crate::creds::SSO_REGISTRATION_KIND;
+use crate::creds::{SSO_REFRESH_KIND, SSO_REGISTRATION_KIND};
 use crate::output;
 use crate::vault::{CachedSession, SessionCache};
 
@@ -45,13 +45,14 @@ pub(super) fn run(ctx: &Context, args: Args) -> Result<(), CliError> {
     let (stored, sessions): (Vec<String>, Vec<CachedSession>) = if vault.exists() {
         let (vault, keys) = ctx.unlock()?;
         let payload = vault.open(&keys)?;
-        // An SSO client registration is no session; an SSO token shows
-        // as one (sso.CreateToken) of the profile that signed in.
+        // An SSO client registration or refresh token is no session; an
+        // SSO token shows as one (sso.CreateToken) of the profile that
+        // signed in.
         let sessions = SessionCache::new(&vault, &payload)
             .all()
             .into_iter()
             .map(|(_, s)| s)
-            .filter(|s| s.kind != SSO_REGISTRATION_KIND)
+            .filter(|s| s.kind != SSO_REGISTRATION_KIND && s.kind != SSO_REFRESH_KIND)
             .collect();
         (payload.profiles.into_keys().collect(), sessions)
     } else if args.credentials || args.sessions {

@@ -18,7 +18,7 @@ pub use provider::{sts_endpoint, CredsError, Provider, Request};
 pub use rotation::{KeyRotation, Rotated, RotationError, RotationInput};
 pub use sso::SsoError;
 pub use sso_signin::{
-    is_sso_token_key, REGISTRATION_KIND as SSO_REGISTRATION_KIND, ROLE_KIND as SSO_ROLE_KIND,
-    TOKEN_KIND as SSO_TOKEN_KIND,
+    is_sso_token_key, REFRESH_KIND as SSO_REFRESH_KIND, REGISTRATION_KIND as SSO_REGISTRATION_KIND,
+    ROLE_KIND as SSO_ROLE_KIND, TOKEN_KIND as SSO_TOKEN_KIND,
 };
 pub use sts::{Sts, StsEndpoint, StsError};

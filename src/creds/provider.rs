@@ -428,8 +428,14 @@ impl<'a> Provider<'a> {
             ])
         );
         let credentials = self.cached(&cache_key, &p.name, ROLE_KIND, || {
-            SsoSignIn::new(self.cache, &p.name, settings, self.request.sso_no_browser)
-                .role_credentials()
+            SsoSignIn::new(
+                self.cache,
+                &p.name,
+                settings,
+                self.request.sso_no_browser,
+                self.min_left(),
+            )
+            .role_credentials()
         })?;
         // Role credentials: a role assumed from them is chained (1 h cap).
         Ok(Obtained {

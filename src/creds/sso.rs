@@ -35,6 +35,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CLIENT_NAME: &str = "avault";
 /// The OAuth grant type of the device flow.
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// The OAuth grant type that trades a refresh token for a new access token.
+const REFRESH_GRANT: &str = "refresh_token";
 /// How much of an error body is shown (AWS's error JSON; no secret).
 const BODY_SHOWN: usize = 200;
 
@@ -235,6 +237,15 @@ struct TokenBody<'a> {
     grant_type: &'a str,
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshBody<'a> {
+    client_id: &'a str,
+    client_secret: &'a str,
+    grant_type: &'a str,
+    refresh_token: &'a str,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RegisterAnswer {
@@ -324,6 +335,19 @@ pub fn token_body(registration: &Registration, device_code: &SecretString) -> Ze
         client_secret: registration.client_secret.expose_secret(),
         device_code: device_code.expose_secret(),
         grant_type: DEVICE_GRANT,
+    })
+}
+
+/// The CreateToken body of a refresh (`grantType: refresh_token`).
+pub fn refresh_body(
+    registration: &Registration,
+    refresh_token: &SecretString,
+) -> Zeroizing<Vec<u8>> {
+    json_body(&RefreshBody {
+        client_id: &registration.client_id,
+        client_secret: registration.client_secret.expose_secret(),
+        grant_type: REFRESH_GRANT,
+        refresh_token: refresh_token.expose_secret(),
     })
 }
 
@@ -473,7 +497,28 @@ impl SsoClient {
         registration: &Registration,
         device_code: &SecretString,
     ) -> Result<TokenPoll, SsoError> {
-        let answer = self.post("/token", &token_body(registration, device_code))?;
+        self.token_call(&token_body(registration, device_code))
+    }
+
+    /// CreateToken with the refresh grant: a new access token (and maybe
+    /// a new refresh token) without a sign-in. Any answer but a token is
+    /// an error: a refresh has no pending state.
+    pub fn refresh_token(
+        &self,
+        registration: &Registration,
+        refresh_token: &SecretString,
+    ) -> Result<AccessToken, SsoError> {
+        match self.token_call(&refresh_body(registration, refresh_token))? {
+            TokenPoll::Token(token) => Ok(token),
+            TokenPoll::Pending | TokenPoll::SlowDown => Err(SsoError::BadAnswer {
+                call: "CreateToken",
+                reason: "a refresh answered as a pending sign-in",
+            }),
+        }
+    }
+
+    fn token_call(&self, body: &[u8]) -> Result<TokenPoll, SsoError> {
+        let answer = self.post("/token", body)?;
         let now = OffsetDateTime::now_utc().unix_timestamp();
         parse_token(answer.status, &answer.body, now).map_err(|e| match e {
             SsoError::Refused {
@@ -592,6 +637,13 @@ mod tests {
             )),
             r#"{"clientId":"cid","clientSecret":"csecret","deviceCode":"dc","grantType":"urn:ietf:params:oauth:grant-type:device_code"}"#
         );
+        assert_eq!(
+            text(refresh_body(
+                &registration(),
+                &SecretString::from("rt".to_owned())
+            )),
+            r#"{"clientId":"cid","clientSecret":"csecret","grantType":"refresh_token","refreshToken":"rt"}"#
+        );
     }
 
     #[test]
@@ -620,10 +672,31 @@ mod tests {
             TokenPoll::Token(t) => {
                 assert_eq!(t.expires_at, 3700);
                 assert_eq!(t.token.expose_secret(), "t0k");
+                assert!(t.refresh_token.is_none());
                 assert!(!format!("{t:?}").contains("t0k"));
             }
             other => panic!("{other:?}"),
         }
+        match parse_token(
+            200,
+            br#"{"accessToken":"t0k","expiresIn":60,"refreshToken":"r3fr3sh"}"#,
+            0,
+        )
+        .expect("token")
+        {
+            TokenPoll::Token(t) => {
+                let refresh = t.refresh_token.as_ref().expect("refresh token");
+                assert_eq!(refresh.expose_secret(), "r3fr3sh");
+                assert!(!format!("{t:?}").contains("r3fr3sh"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A refused refresh is an error (the caller signs in instead);
+        // its body is AWS's error code, never the refresh token.
+        assert!(matches!(
+            parse_token(400, br#"{"error":"invalid_grant"}"#, 0),
+            Err(SsoError::Refused { status: 400, .. })
+        ));
         assert!(matches!(
             parse_token(400, br#"{"error":"authorization_pending"}"#, 0),
             Ok(TokenPoll::Pending)

@@ -1,12 +1,18 @@
 //! SSO role credentials for one profile: the access token from the session
-//! cache or from a device-flow sign-in, then GetRoleCredentials; a token
-//! the portal refuses (401) is dropped and the sign-in done once more.
+//! cache, else refreshed with the cached refresh token, else from a
+//! device-flow sign-in; then GetRoleCredentials. A token the portal
+//! refuses (401) is dropped and replaced once (by a refresh when one
+//! works, else by a sign-in).
 //!
 //! Cached beside the STS sessions: the client registration under
-//! `oidc-client:<start_url>` (until `clientSecretExpiresAt`) and the
-//! access token under `oidc:<start_url>` (aws-vault's name), until it
-//! expires. A sign-in happens under the token's refresh lock, so parallel
-//! callers wait for one sign-in instead of each starting their own.
+//! `oidc-client:<start_url>` (until `clientSecretExpiresAt`), the access
+//! token under `oidc:<start_url>` (aws-vault's name) until it expires, and
+//! the refresh token, when AWS gave one, under `oidc-refresh:<start_url>`:
+//! a separate entry because it must outlive the access token (the cache
+//! drops entries once expired); it lives as long as the registration it
+//! belongs to, since a refresh needs that registration. Refreshes and
+//! sign-ins happen under the token's refresh lock, so parallel callers
+//! wait for one instead of each starting their own.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -29,11 +35,13 @@ pub const ROLE_KIND: &str = "sso.GetRoleCredentials";
 pub const TOKEN_KIND: &str = "sso.CreateToken";
 /// The cache kind of an OIDC client registration.
 pub const REGISTRATION_KIND: &str = "sso.RegisterClient";
+/// The cache kind of an SSO refresh token.
+pub const REFRESH_KIND: &str = "sso.RefreshToken";
 
-/// Whether a session cache key holds an SSO token or client registration
-/// rather than credentials.
+/// Whether a session cache key holds an SSO token, refresh token or client
+/// registration rather than credentials.
 pub fn is_sso_token_key(key: &str) -> bool {
-    key.starts_with("oidc:") || key.starts_with("oidc-client:")
+    key.starts_with("oidc:") || key.starts_with("oidc-client:") || key.starts_with("oidc-refresh:")
 }
 
 /// A token with less than this left is not used.
@@ -92,8 +100,12 @@ struct StoredRegistration {
 #[serde(rename_all = "camelCase")]
 struct StoredToken {
     access_token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredRefresh {
+    refresh_token: String,
 }
 
 impl Drop for StoredRegistration {
@@ -105,6 +117,11 @@ impl Drop for StoredRegistration {
 impl Drop for StoredToken {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.access_token);
+    }
+}
+
+impl Drop for StoredRefresh {
+    fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.refresh_token);
     }
 }
@@ -127,6 +144,9 @@ pub(super) struct SsoSignIn<'a> {
     settings: SsoSettings,
     client: SsoClient,
     no_browser: bool,
+    /// `AWS_MIN_TTL` in seconds: a token that a refresh can replace is
+    /// refreshed once it has less than this left.
+    min_left: i64,
 }
 
 impl<'a> SsoSignIn<'a> {
@@ -135,6 +155,7 @@ impl<'a> SsoSignIn<'a> {
         profile: &'a str,
         settings: SsoSettings,
         no_browser: bool,
+        min_left: i64,
     ) -> SsoSignIn<'a> {
         let client = SsoClient::new(SsoEndpoints::for_region(&settings.region));
         SsoSignIn {
@@ -143,6 +164,7 @@ impl<'a> SsoSignIn<'a> {
             settings,
             client,
             no_browser,
+            min_left,
         }
     }
 
@@ -154,8 +176,13 @@ impl<'a> SsoSignIn<'a> {
         format!("oidc-client:{}", self.settings.start_url)
     }
 
-    /// GetRoleCredentials with the cached token, else after a sign-in; a
-    /// cached token the portal refuses is dropped and replaced once.
+    fn refresh_key(&self) -> String {
+        format!("oidc-refresh:{}", self.settings.start_url)
+    }
+
+    /// GetRoleCredentials with the cached token, else after a refresh or a
+    /// sign-in; a cached token the portal refuses is dropped and replaced
+    /// once (by a refresh when the refresh token still works).
     pub(super) fn role_credentials(&self) -> Result<Credentials, CredsError> {
         let s = &self.settings;
         let (token, from_cache) = self.token()?;
@@ -175,36 +202,100 @@ impl<'a> SsoSignIn<'a> {
         }
     }
 
-    fn cached_token(&self) -> Option<AccessToken> {
-        let session = self.cache.get(&self.token_key(), TOKEN_MIN_LEFT)?;
+    /// The cached access token if it has more than `min_left` seconds left.
+    fn cached_token(&self, min_left: i64) -> Option<AccessToken> {
+        let session = self.cache.get(&self.token_key(), min_left)?;
         let stored: StoredToken = serde_json::from_str(session.data.expose_secret()).ok()?;
         Some(AccessToken {
             token: SecretString::from(stored.access_token.clone()),
             expires_at: session.expires,
-            refresh_token: stored.refresh_token.clone().map(SecretString::from),
+            refresh_token: None,
         })
     }
 
+    /// The cached refresh token, if any.
+    fn cached_refresh_token(&self) -> Option<SecretString> {
+        let session = self.cache.get(&self.refresh_key(), 0)?;
+        let stored: StoredRefresh = serde_json::from_str(session.data.expose_secret()).ok()?;
+        Some(SecretString::from(stored.refresh_token.clone()))
+    }
+
     /// The access token, and whether it came from the cache.
+    ///
+    /// A token is used while it has more than `AWS_MIN_TTL` left; below
+    /// that, under the lock, a refresh replaces it when there is a refresh
+    /// token; without one it is still used down to [`TOKEN_MIN_LEFT`]
+    /// (a sign-in needs the user, so it waits until it must happen).
     fn token(&self) -> Result<(AccessToken, bool), CredsError> {
-        if let Some(token) = self.cached_token() {
+        let refresh_margin = self.min_left.max(TOKEN_MIN_LEFT);
+        if let Some(token) = self.cached_token(refresh_margin) {
             return Ok((token, true));
         }
         let key = self.token_key();
         let _lock = self.cache.refresh_lock(&key)?;
-        if let Some(token) = self.cached_token() {
+        // Another process may have refreshed or signed in meanwhile.
+        if let Some(token) = self.cached_token(refresh_margin) {
+            return Ok((token, true));
+        }
+        if let Some(token) = self.refreshed()? {
+            self.store_token(&token)?;
+            return Ok((token, false));
+        }
+        if let Some(token) = self.cached_token(TOKEN_MIN_LEFT) {
             return Ok((token, true));
         }
         let token = self.sign_in()?;
+        self.store_token(&token)?;
+        Ok((token, false))
+    }
+
+    /// A new access token from the cached refresh token and client
+    /// registration (the caller holds the token's refresh lock); `None`
+    /// when there is none to refresh with or AWS refused the refresh (the
+    /// refresh token is then dropped: the caller signs in instead).
+    fn refreshed(&self) -> Result<Option<AccessToken>, CredsError> {
+        let Some(refresh_token) = self.cached_refresh_token() else {
+            return Ok(None);
+        };
+        // Only a still-valid registration can refresh: the refresh token
+        // belongs to that client.
+        let Some(registration) = self.cached_registration(TOKEN_MIN_LEFT) else {
+            return Ok(None);
+        };
+        match self.client.refresh_token(&registration, &refresh_token) {
+            Ok(mut token) => {
+                // AWS may rotate it; when it sends none, the old one stays good.
+                if token.refresh_token.is_none() {
+                    token.refresh_token = Some(refresh_token);
+                }
+                crate::terminal::notice(&format!(
+                    "SSO token refreshed for profile {:?}",
+                    self.profile
+                ));
+                Ok(Some(token))
+            }
+            // No network: a sign-in could not happen either; the refresh
+            // token stays for the next try.
+            Err(e @ SsoError::Unreachable { .. }) => Err(e.into()),
+            // Refused (invalid_grant, expired, 400/401, …): the refresh
+            // token is no good any more.
+            Err(_) => {
+                let key = self.refresh_key();
+                self.cache.remove(|k, _| k == key)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Caches `token`, and its refresh token (until the registration
+    /// expires) when it has one. Both entries are written with this
+    /// profile, so `clear PROFILE` drops them together.
+    fn store_token(&self, token: &AccessToken) -> Result<(), CredsError> {
         let stored = StoredToken {
             access_token: token.token.expose_secret().to_owned(),
-            refresh_token: token
-                .refresh_token
-                .as_ref()
-                .map(|t| t.expose_secret().to_owned()),
         };
         self.cache.put(
-            &key,
+            &self.token_key(),
             CachedSession {
                 profile: self.profile.to_owned(),
                 kind: TOKEN_KIND.to_owned(),
@@ -212,27 +303,51 @@ impl<'a> SsoSignIn<'a> {
                 data: to_secret_json(&stored),
             },
         )?;
-        Ok((token, false))
+        let Some(refresh_token) = &token.refresh_token else {
+            // A sign-in without one (a client without scopes): an older
+            // refresh token of this start URL belongs to another client.
+            let key = self.refresh_key();
+            self.cache.remove(|k, _| k == key)?;
+            return Ok(());
+        };
+        // Useless without the registration: it lives as long as that does.
+        let Some(registration) = self.cached_registration(TOKEN_MIN_LEFT) else {
+            return Ok(());
+        };
+        let stored = StoredRefresh {
+            refresh_token: refresh_token.expose_secret().to_owned(),
+        };
+        self.cache.put(
+            &self.refresh_key(),
+            CachedSession {
+                profile: self.profile.to_owned(),
+                kind: REFRESH_KIND.to_owned(),
+                expires: registration.expires_at,
+                data: to_secret_json(&stored),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The cached client registration of this start URL, region and
+    /// scopes, if it has more than `min_left` seconds left.
+    fn cached_registration(&self, min_left: i64) -> Option<Registration> {
+        let session = self.cache.get(&self.registration_key(), min_left)?;
+        let stored: StoredRegistration = serde_json::from_str(session.data.expose_secret()).ok()?;
+        (stored.region == self.settings.region && stored.scopes == self.settings.scopes).then(
+            || Registration {
+                client_id: stored.client_id.clone(),
+                client_secret: SecretString::from(stored.client_secret.clone()),
+                expires_at: session.expires,
+            },
+        )
     }
 
     /// The client registration: cached, else registered now (the caller
     /// holds the token's refresh lock).
     fn registration(&self) -> Result<Registration, CredsError> {
         let key = self.registration_key();
-        let cached = self
-            .cache
-            .get(&key, REGISTRATION_MIN_LEFT)
-            .and_then(|session| {
-                let stored: StoredRegistration =
-                    serde_json::from_str(session.data.expose_secret()).ok()?;
-                (stored.region == self.settings.region && stored.scopes == self.settings.scopes)
-                    .then(|| Registration {
-                        client_id: stored.client_id.clone(),
-                        client_secret: SecretString::from(stored.client_secret.clone()),
-                        expires_at: session.expires,
-                    })
-            });
-        if let Some(registration) = cached {
+        if let Some(registration) = self.cached_registration(REGISTRATION_MIN_LEFT) {
             return Ok(registration);
         }
         let registration = self.client.register_client(&self.settings.scopes)?;
@@ -336,6 +451,7 @@ mod tests {
     fn token_and_registration_keys_are_recognised() {
         assert!(is_sso_token_key("oidc:https://x/start"));
         assert!(is_sso_token_key("oidc-client:https://x/start"));
+        assert!(is_sso_token_key("oidc-refresh:https://x/start"));
         assert!(!is_sso_token_key("sso.GetRoleCredentials:p:1"));
     }
 }

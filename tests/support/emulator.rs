@@ -687,8 +687,9 @@ impl Emulator {
     }
 
     /// SSO requests received per call (RegisterClient,
-    /// StartDeviceAuthorization, CreateToken, GetRoleCredentials) since the
-    /// start or the last reset.
+    /// StartDeviceAuthorization, CreateToken, GetRoleCredentials, and
+    /// CreateToken by grant: `CreateToken:device_code`,
+    /// `CreateToken:refresh_token`) since the start or the last reset.
     pub fn sso_counts(&self) -> BTreeMap<String, u64> {
         let (status, body) = self.http("GET", "/avault/sso/counts", "");
         assert_eq!(status, 200, "GET /avault/sso/counts: {body}");
@@ -741,11 +742,31 @@ impl Emulator {
         }
     }
 
-    /// Revokes every SSO access token issued so far: the portal answers
-    /// 401 to them from now on.
+    /// Revokes every SSO access and refresh token issued so far (a
+    /// sign-out): the portal answers 401 to the access tokens and
+    /// CreateToken `invalid_grant` to the refresh tokens from now on.
     pub fn sso_revoke(&self) {
         let (status, body) = self.http("POST", "/avault/sso/revoke", "{}");
         assert_eq!(status, 200, "POST /avault/sso/revoke: {body}");
+    }
+
+    /// Revokes only one kind of SSO token issued so far: `"access"` or
+    /// `"refresh"`.
+    pub fn sso_revoke_only(&self, kind: &str) {
+        let spec = serde_json::json!({ "only": kind }).to_string();
+        let (status, body) = self.http("POST", "/avault/sso/revoke", &spec);
+        assert_eq!(status, 200, "POST /avault/sso/revoke {spec}: {body}");
+    }
+
+    /// SSO access tokens issued from now on expire `seconds` after issue
+    /// (`None`: 8 h, as AWS's default).
+    pub fn sso_set_token_lifetime(&self, seconds: Option<u64>) {
+        let spec = serde_json::json!({ "seconds": seconds }).to_string();
+        let (status, body) = self.http("POST", "/avault/sso/token-lifetime", &spec);
+        assert_eq!(
+            status, 200,
+            "POST /avault/sso/token-lifetime {spec}: {body}"
+        );
     }
 }
 

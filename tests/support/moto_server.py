@@ -77,9 +77,18 @@ STS behaves as AWS does where avault depends on it:
                                    {"deviceCode","userCode","verificationUri",
                                     "verificationUriComplete","expiresIn": 600,"interval": 1}
       POST /token                  {"clientId","clientSecret","deviceCode","grantType"} ->
-                                   200 {"accessToken","expiresIn": 28800,"tokenType":"Bearer"}, or
+                                   200 {"accessToken","expiresIn": 28800,"tokenType":"Bearer",
+                                        "refreshToken"?}, or
                                    400 {"error": "authorization_pending" | "expired_token" |
                                         "access_denied" | "invalid_client" | "invalid_grant"}
+                                   As AWS, a refreshToken comes only when the client was
+                                   registered with scopes that include sso:account:access
+                                   (the sso_session style; none for the legacy style).
+                                   {"clientId","clientSecret","grantType": "refresh_token",
+                                    "refreshToken"} -> 200 a new accessToken and a new
+                                   refreshToken (rotated: the old one is spent), or 400
+                                   {"error": "invalid_grant"} for an unknown, spent, revoked
+                                   or other client's refresh token.
       GET  /federation/credentials?account_id=..&role_name=..  (header
            x-amz-sso_bearer_token) -> {"roleCredentials": {"accessKeyId",
            "secretAccessKey","sessionToken","expiration" (epoch ms)}}: REAL
@@ -92,11 +101,17 @@ STS behaves as AWS does where avault depends on it:
           add "deny": true to refuse it or "expire": true to let it expire;
           without "userCode", every pending code.
       GET  /avault/sso/pending   the pending user codes, oldest first
-      POST /avault/sso/revoke    {} revokes every access token issued so far
+      POST /avault/sso/revoke    {} revokes every access and refresh token issued
+                                 so far (a sign-out); {"only": "access"} or
+                                 {"only": "refresh"} revokes just that kind
+      POST /avault/sso/token-lifetime {"seconds": n} access tokens issued from
+                                 now on expire after n seconds (null: 8 h again)
       GET  /avault/sso/counts    {"RegisterClient","StartDeviceAuthorization",
                                   "CreateToken","GetRoleCredentials"}: requests
-                                  received (refused ones included); reset by
-                                  POST /avault/counts/reset
+                                  received (refused ones included), and
+                                  "CreateToken:device_code" / "CreateToken:refresh_token"
+                                  (CreateToken by grant type; "CreateToken" counts
+                                  all); reset by POST /avault/counts/reset
 
 IAM auth enforcement is moto's own: POST /moto-api/reset-auth with body 0.
 """
@@ -1055,8 +1070,20 @@ def install() -> None:
 # SSO (IAM Identity Center): OIDC device flow and portal, which moto lacks
 
 SSO_PATHS = ("/client/register", "/device_authorization", "/token", "/federation/credentials")
-SSO_COUNTS = Counts(initial=["RegisterClient", "StartDeviceAuthorization", "CreateToken", "GetRoleCredentials"])
+SSO_COUNTS = Counts(
+    initial=[
+        "RegisterClient",
+        "StartDeviceAuthorization",
+        "CreateToken",
+        "CreateToken:device_code",
+        "CreateToken:refresh_token",
+        "GetRoleCredentials",
+    ]
+)
 SSO_TOKEN_SECONDS = 8 * 3600
+SSO_DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# The scope AWS issues refresh tokens for.
+SSO_REFRESH_SCOPE = "sso:account:access"
 SSO_DEVICE_SECONDS = 600
 
 
@@ -1069,6 +1096,10 @@ class SsoFake:
         # deviceCode -> {"clientId", "userCode", "state", "expires", "startUrl"}
         self.devices: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, float] = {}  # accessToken -> expiry (unix time)
+        self.scopes: dict[str, list[str]] = {}  # clientId -> registered scopes
+        self.refresh_tokens: dict[str, str] = {}  # refreshToken -> clientId
+        # Access token lifetime (POST /avault/sso/token-lifetime); None: 8 h.
+        self.token_seconds: int | None = None
 
     def register(self, body: dict[str, Any]) -> tuple[str, Any]:
         SSO_COUNTS.add("RegisterClient")
@@ -1077,8 +1108,10 @@ class SsoFake:
         client_id = "avault-client-" + uuid.uuid4().hex
         secret = "sso-client-secret-" + uuid.uuid4().hex
         now = int(time.time())
+        scopes = body.get("scopes") or []
         with self.lock:
             self.clients[client_id] = secret
+            self.scopes[client_id] = [s for s in scopes if isinstance(s, str)]
         return "200 OK", {
             "clientId": client_id,
             "clientSecret": secret,
@@ -1117,11 +1150,35 @@ class SsoFake:
             "interval": 1,
         }
 
+    def _issue(self, client_id: str) -> dict[str, Any]:
+        """A new access token (and a refresh token when the client's scopes
+        allow one, as AWS); the caller holds the lock."""
+        seconds = SSO_TOKEN_SECONDS if self.token_seconds is None else self.token_seconds
+        access_token = "sso-access-token-" + uuid.uuid4().hex
+        self.tokens[access_token] = time.time() + seconds
+        answer: dict[str, Any] = {"accessToken": access_token, "expiresIn": seconds, "tokenType": "Bearer"}
+        if SSO_REFRESH_SCOPE in self.scopes.get(client_id, []):
+            refresh_token = "sso-refresh-token-" + uuid.uuid4().hex
+            self.refresh_tokens[refresh_token] = client_id
+            answer["refreshToken"] = refresh_token
+        return answer
+
     def token(self, body: dict[str, Any]) -> tuple[str, Any]:
         SSO_COUNTS.add("CreateToken")
+        grant = body.get("grantType")
+        if grant in (SSO_DEVICE_GRANT, "refresh_token"):
+            SSO_COUNTS.add("CreateToken:" + ("device_code" if grant == SSO_DEVICE_GRANT else grant))
         if not self._client_ok(body):
             return "400 Bad Request", {"error": "invalid_client"}
-        if body.get("grantType") != "urn:ietf:params:oauth:grant-type:device_code":
+        if grant == "refresh_token":
+            with self.lock:
+                refresh_token = body.get("refreshToken", "")
+                if self.refresh_tokens.get(refresh_token) != body["clientId"]:
+                    return "400 Bad Request", {"error": "invalid_grant"}
+                # Rotated: the one used is spent.
+                del self.refresh_tokens[refresh_token]
+                return "200 OK", self._issue(body["clientId"])
+        if grant != SSO_DEVICE_GRANT:
             return "400 Bad Request", {"error": "unsupported_grant_type"}
         with self.lock:
             device = self.devices.get(body.get("deviceCode", ""))
@@ -1137,9 +1194,7 @@ class SsoFake:
             if state in ("expired", "used"):
                 return "400 Bad Request", {"error": "expired_token"}
             device["state"] = "used"
-            access_token = "sso-access-token-" + uuid.uuid4().hex
-            self.tokens[access_token] = time.time() + SSO_TOKEN_SECONDS
-        return "200 OK", {"accessToken": access_token, "expiresIn": SSO_TOKEN_SECONDS, "tokenType": "Bearer"}
+            return "200 OK", self._issue(body["clientId"])
 
     def role_credentials(self, environ: dict[str, Any]) -> tuple[str, Any]:
         SSO_COUNTS.add("GetRoleCredentials")
@@ -1194,11 +1249,25 @@ class SsoFake:
         with self.lock:
             return [d["userCode"] for d in self.devices.values() if d["state"] == "pending"]
 
-    def revoke(self) -> tuple[str, Any]:
+    def revoke(self, body: dict[str, Any]) -> tuple[str, Any]:
+        only = body.get("only")
+        if only not in (None, "access", "refresh"):
+            return "400 Bad Request", {"error": f"only: access or refresh, not {only!r}"}
         with self.lock:
-            n = len(self.tokens)
-            self.tokens.clear()
+            n = 0
+            if only in (None, "access"):
+                n += len(self.tokens)
+                self.tokens.clear()
+            if only in (None, "refresh"):
+                n += len(self.refresh_tokens)
+                self.refresh_tokens.clear()
         return "200 OK", {"revoked": n}
+
+    def set_token_lifetime(self, body: dict[str, Any]) -> tuple[str, Any]:
+        seconds = body.get("seconds")
+        with self.lock:
+            self.token_seconds = None if seconds is None else int(seconds)
+        return "200 OK", {"seconds": self.token_seconds}
 
 
 SSO = SsoFake()
@@ -1272,7 +1341,9 @@ class AvaultEndpoints:
         elif path == "/avault/sso/pending" and method == "GET":
             status, body = "200 OK", SSO.pending()
         elif path == "/avault/sso/revoke" and method == "POST":
-            status, body = SSO.revoke()
+            status, body = SSO.revoke(read_json(environ))
+        elif path == "/avault/sso/token-lifetime" and method == "POST":
+            status, body = SSO.set_token_lifetime(read_json(environ))
         elif path == "/avault/sso/counts" and method == "GET":
             status, body = "200 OK", SSO_COUNTS.snapshot()
         else:
