@@ -8,7 +8,6 @@ mod issuer;
 mod provider;
 pub mod rotation;
 pub mod sso;
-mod sso_signin;
 pub mod sts;
 
 pub use credentials::{rfc3339, Credentials};
@@ -16,9 +15,9 @@ pub use iam::{iam_endpoint, Iam, IamEndpoint, IamError};
 pub use issuer::Issuer;
 pub use provider::{sts_endpoint, CredsError, Provider, Request};
 pub use rotation::{KeyRotation, Rotated, RotationError, RotationInput};
-pub use sso::SsoError;
-pub use sso_signin::{
+pub use sso::signin::{
     is_sso_token_key, REFRESH_KIND as SSO_REFRESH_KIND, REGISTRATION_KIND as SSO_REGISTRATION_KIND,
     ROLE_KIND as SSO_ROLE_KIND, TOKEN_KIND as SSO_TOKEN_KIND,
 };
+pub use sso::SsoError;
 pub use sts::{Sts, StsEndpoint, StsError};

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::sso::signin::{SsoSettings, SsoSignIn, ROLE_KIND};
 use super::sso::SsoError;
-use super::sso_signin::{SsoSettings, SsoSignIn, ROLE_KIND};
 use super::sts::{AssumeRoleRequest, MfaCode, Sts, StsEndpoint, StsError};
 use super::Credentials;
 use crate::config::{CredentialSource, Profile, ProfileChain, StsRegionalEndpoints};

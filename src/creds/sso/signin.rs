@@ -21,10 +21,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::sso::{AccessToken, Registration, SsoClient, SsoEndpoints, SsoError, TokenPoll};
-use super::{Credentials, CredsError};
+use super::{AccessToken, Registration, SsoClient, SsoEndpoints, SsoError, TokenPoll};
 use crate::browser::{self, Opened};
 use crate::config::Profile;
+use crate::creds::{Credentials, CredsError};
 use crate::output;
 use crate::vault::{CachedSession, SessionCache};
 use crate::zbuf::ZeroizingWriter;
@@ -51,17 +51,17 @@ const TOKEN_MIN_LEFT: i64 = 60;
 const REGISTRATION_MIN_LEFT: i64 = 3600;
 
 /// The SSO settings of a profile, all present.
-pub(super) struct SsoSettings {
-    pub(super) start_url: String,
-    pub(super) region: String,
-    pub(super) account_id: String,
-    pub(super) role_name: String,
-    pub(super) scopes: Vec<String>,
+pub(in crate::creds) struct SsoSettings {
+    pub(in crate::creds) start_url: String,
+    pub(in crate::creds) region: String,
+    pub(in crate::creds) account_id: String,
+    pub(in crate::creds) role_name: String,
+    pub(in crate::creds) scopes: Vec<String>,
 }
 
 impl SsoSettings {
     /// The settings of `p`, or which one is missing.
-    pub(super) fn of(p: &Profile) -> Result<SsoSettings, CredsError> {
+    pub(in crate::creds) fn of(p: &Profile) -> Result<SsoSettings, CredsError> {
         let need = |value: &Option<String>, key: &'static str| {
             value.clone().ok_or_else(|| CredsError::SsoIncomplete {
                 profile: p.name.clone(),
@@ -138,7 +138,7 @@ fn now() -> i64 {
 }
 
 /// Signs one profile in to SSO and gets its role credentials.
-pub(super) struct SsoSignIn<'a> {
+pub(in crate::creds) struct SsoSignIn<'a> {
     cache: &'a SessionCache,
     profile: &'a str,
     settings: SsoSettings,
@@ -150,7 +150,7 @@ pub(super) struct SsoSignIn<'a> {
 }
 
 impl<'a> SsoSignIn<'a> {
-    pub(super) fn new(
+    pub(in crate::creds) fn new(
         cache: &'a SessionCache,
         profile: &'a str,
         settings: SsoSettings,
@@ -183,7 +183,7 @@ impl<'a> SsoSignIn<'a> {
     /// GetRoleCredentials with the cached token, else after a refresh or a
     /// sign-in; a cached token the portal refuses is dropped and replaced
     /// once (by a refresh when the refresh token still works).
-    pub(super) fn role_credentials(&self) -> Result<Credentials, CredsError> {
+    pub(in crate::creds) fn role_credentials(&self) -> Result<Credentials, CredsError> {
         let s = &self.settings;
         let (token, from_cache) = self.token()?;
         match self
