@@ -192,6 +192,21 @@ impl Iam {
         })
     }
 
+    /// Runs one SDK call to its end on this connection's runtime; an
+    /// error comes back as one readable line.
+    fn send<T, E, R>(
+        &self,
+        action: &'static str,
+        call: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
+    ) -> Result<T, IamError>
+    where
+        E: ProvideErrorMetadata + std::error::Error,
+    {
+        self.runtime
+            .block_on(call)
+            .map_err(|e| one_line(action, &self.endpoint_text(), e))
+    }
+
     /// Where calls go, for messages.
     pub fn endpoint_text(&self) -> String {
         self.endpoint
@@ -222,10 +237,7 @@ impl Iam {
     ) -> Result<Credentials, IamError> {
         const ACTION: &str = "CreateAccessKey";
         let call = self.client(caller).create_access_key().user_name(user_name);
-        let out = self
-            .runtime
-            .block_on(call.send())
-            .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
+        let out = self.send(ACTION, call.send())?;
         let key = out.access_key().ok_or(IamError::Other {
             action: ACTION,
             reason: "the answer holds no key".into(),
@@ -251,9 +263,7 @@ impl Iam {
             .delete_access_key()
             .user_name(user_name)
             .access_key_id(access_key_id);
-        self.runtime
-            .block_on(call.send())
-            .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
+        self.send(ACTION, call.send())?;
         Ok(())
     }
 }

@@ -170,6 +170,21 @@ impl Sts {
         })
     }
 
+    /// Runs one SDK call to its end on this connection's runtime; an
+    /// error comes back as one readable line.
+    fn send<T, E, R>(
+        &self,
+        action: &'static str,
+        call: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
+    ) -> Result<T, StsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error,
+    {
+        self.runtime
+            .block_on(call)
+            .map_err(|e| one_line(action, &self.endpoint_text(), e))
+    }
+
     /// Where calls go, for messages.
     pub fn endpoint_text(&self) -> String {
         self.endpoint
@@ -210,10 +225,7 @@ impl Sts {
                 .serial_number(&m.serial)
                 .token_code(m.code.expose_secret());
         }
-        let out = self
-            .runtime
-            .block_on(call.send())
-            .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
+        let out = self.send(ACTION, call.send())?;
         convert(ACTION, out.credentials())
     }
 
@@ -255,10 +267,7 @@ impl Sts {
         if let Some(s) = req.source_identity {
             call = call.source_identity(s);
         }
-        let out = self
-            .runtime
-            .block_on(call.send())
-            .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
+        let out = self.send(ACTION, call.send())?;
         convert(ACTION, out.credentials())
     }
 
@@ -278,10 +287,7 @@ impl Sts {
             .role_session_name(session_name)
             .web_identity_token(token.expose_secret())
             .duration_seconds(seconds(duration));
-        let out = self
-            .runtime
-            .block_on(call.send())
-            .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
+        let out = self.send(ACTION, call.send())?;
         convert(ACTION, out.credentials())
     }
 
@@ -302,10 +308,7 @@ impl Sts {
             .name(name)
             .policy(policy)
             .duration_seconds(seconds(duration));
-        let out = self
-            .runtime
-            .block_on(call.send())
-            .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
+        let out = self.send(ACTION, call.send())?;
         convert(ACTION, out.credentials())
     }
 
@@ -313,10 +316,7 @@ impl Sts {
     pub fn get_caller_identity(&self, caller: &Credentials) -> Result<String, StsError> {
         const ACTION: &str = "GetCallerIdentity";
         let call = self.client(Some(caller)).get_caller_identity();
-        let out = self
-            .runtime
-            .block_on(call.send())
-            .map_err(|e| one_line(ACTION, &self.endpoint_text(), e))?;
+        let out = self.send(ACTION, call.send())?;
         out.arn().map(str::to_owned).ok_or(StsError::Other {
             action: ACTION,
             reason: "the answer holds no ARN".into(),
